@@ -1,0 +1,60 @@
+"""The one in-memory type for an XRF map, whatever file it came from."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+
+@dataclass
+class XRFMap:
+    """Elemental maps of one scan.
+
+    data is float32 (E, H, W): one map per element, rows along y, columns along x.
+    pixel_size_nm is (y, x) in nm, or None when the file does not say (TIFF, NPY).
+    """
+
+    elements: list[str]
+    data: np.ndarray
+    pixel_size_nm: tuple[float, float] | None = None
+    x_axis_um: np.ndarray | None = None  # motor positions along columns, 1-D (W,) or 2-D (H, W)
+    y_axis_um: np.ndarray | None = None  # motor positions along rows, 1-D (H,) or 2-D (H, W)
+    scalers: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (H, W)
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # fit channels that are not elements
+    units: str = ""
+    source_format: str = "array"  # "maps-v10", "maps-v9", "pyxrf", "tiff-set", "tiff", "npy", "npz"
+    source: dict = field(default_factory=dict)  # path, and where in the file each map came from
+    provenance: dict = field(default_factory=dict)  # normalisation, enhancement... as applied
+
+    def __post_init__(self):
+        self.data = np.asarray(self.data, dtype=np.float32)
+        if self.data.ndim == 2:
+            self.data = self.data[None]
+        if self.data.ndim != 3:
+            raise ValueError(f"maps must be (elements, rows, cols); got shape {self.data.shape}")
+        if len(self.elements) != self.data.shape[0]:
+            raise ValueError(
+                f"{len(self.elements)} element names for {self.data.shape[0]} maps"
+            )
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.data.shape)
+
+    def with_data(self, data: np.ndarray, pixel_size_nm=None, **changes) -> "XRFMap":
+        """A copy holding new maps (e.g. enhanced ones on a finer grid).
+
+        Axes and scalers are dropped when the grid changes size, since they no longer line up.
+        """
+        same_grid = data.shape[-2:] == self.data.shape[-2:]
+        return replace(
+            self,
+            data=data,
+            pixel_size_nm=pixel_size_nm if pixel_size_nm is not None else self.pixel_size_nm,
+            x_axis_um=self.x_axis_um if same_grid else None,
+            y_axis_um=self.y_axis_um if same_grid else None,
+            scalers=dict(self.scalers) if same_grid else {},
+            extras=dict(self.extras) if same_grid else {},
+            provenance=dict(self.provenance),
+            **changes,
+        )
