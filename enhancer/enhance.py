@@ -1,0 +1,198 @@
+"""Tiled, batched enhancement of every element of a map, with counts kept quantitative.
+
+Each map is divided by a robust scale of its own (normalise), enhanced, and multiplied back
+(the exact inverse). Then negatives are clipped and each element's mean is restored to the
+input's: blur and box sampling conserve the mean, so the fine map's mean is the scan's mean.
+Tiles overlap by the network's receptive radius plus the interpolation's support, and only
+each tile's core is kept: every kept pixel saw exactly what it would see untiled.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from . import Cancelled, UserError, __version__
+from .bundle import Bundle
+from .network import fold_batchnorm, upsample
+from .xrfmap import XRFMap
+
+PERCENTILE = 99.9
+
+
+def map_scale(m: np.ndarray) -> float:
+    """A robust brightness of one map: a high percentile after light smoothing (so noise does
+    not set it). Used identically in training and enhancement."""
+    s = float(np.percentile(ndimage.gaussian_filter(np.asarray(m, np.float32), 1.0), PERCENTILE))
+    return s if s > 0 and math.isfinite(s) else float(max(np.abs(m).max(), 1e-12))
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for, but no CUDA GPU is available here")
+    if device not in ("cpu", "cuda"):
+        raise UserError(f"unknown device {device!r}: use auto, cpu or cuda")
+    return torch.device(device)
+
+
+def _tile_starts(n: int, tile: int, core: int) -> list[int]:
+    """Start positions of tiles of length `tile` covering 0..n, cores abutting."""
+    if n <= tile:
+        return [0]
+    starts = list(range(0, n - tile, core)) + [n - tile]
+    return sorted(set(starts))
+
+
+class _Runner:
+    """Runs the network on normalised coarse arrays (C, h, w) -> fine (C, h*S, w*S), tile by tile."""
+
+    def __init__(self, bundle: Bundle, device, tile: int, batch: int):
+        self.device = pick_device(device) if isinstance(device, str) else device
+        self.net = fold_batchnorm(bundle.network).to(self.device)
+        self.scale = bundle.scale
+        # Coarse-grid margin: the network's reach on the fine grid, plus bicubic support (2).
+        self.margin = math.ceil(bundle.network.receptive_radius / self.scale) + 2
+        # `tile` is the fine-grid side; cores must stay large against the margins to pay.
+        self.tile, self.batch = max(tile // self.scale, 2 * self.margin + 16), batch
+
+    @torch.inference_mode()
+    def __call__(self, x: np.ndarray, progress=None, cancel=None) -> np.ndarray:
+        c, h, w = x.shape
+        s, m = self.scale, self.margin
+        out = np.zeros((c, h * s, w * s), np.float32)
+        while True:
+            try:
+                return self._run(x, out, progress, cancel)
+            except torch.OutOfMemoryError:
+                if self.tile <= 2 * m + 16:
+                    raise
+                self.tile = max(self.tile // 2, 2 * m + 16)  # back off and retry with smaller tiles
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+
+    def _run(self, x, out, progress, cancel):
+        c, h, w = x.shape
+        s, m = self.scale, self.margin
+        tile = self.tile
+        core = tile - 2 * m
+        th, tw = min(tile, h), min(tile, w)
+        boxes = [(y, x0) for y in _tile_starts(h, th, core) for x0 in _tile_starts(w, tw, core)]
+        xt = torch.from_numpy(x)
+        for i in range(0, len(boxes), self.batch):
+            if cancel and cancel():
+                raise Cancelled("enhancement cancelled")
+            group = boxes[i : i + self.batch]
+            batch = torch.stack([xt[:, y : y + th, x0 : x0 + tw] for y, x0 in group]).to(self.device)
+            pred = self.net(upsample(batch, s)).float().cpu().numpy()
+            for (y, x0), p in zip(group, pred):
+                # Keep the core; a tile at the map's edge also keeps its outer margin.
+                y0 = 0 if y == 0 else y + m
+                y1 = h if y + th == h else y + th - m
+                x1_ = 0 if x0 == 0 else x0 + m
+                x2_ = w if x0 + tw == w else x0 + tw - m
+                out[:, y0 * s : y1 * s, x1_ * s : x2_ * s] = p[
+                    :, (y0 - y) * s : (y1 - y) * s, (x1_ - x0) * s : (x2_ - x0) * s
+                ]
+            if progress:
+                progress(min(1.0, (i + len(group)) / len(boxes)))
+        return out
+
+
+_DIHEDRAL = [(k, f) for f in (False, True) for k in range(4)]
+
+
+def _transform(a, k, flip):
+    a = np.flip(a, -1) if flip else a
+    return np.ascontiguousarray(np.rot90(a, k, axes=(-2, -1)))
+
+
+def _untransform(a, k, flip):
+    a = np.rot90(a, -k, axes=(-2, -1))
+    return np.ascontiguousarray(np.flip(a, -1) if flip else a)
+
+
+def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 1, progress=None,
+            cancel=None, tile: int = 384, batch: int = 4, return_variance: bool = False):
+    """Enhance (E, H, W) coarse maps -> (E, H*S, W*S) on the model's fine grid.
+
+    ensemble = 1..8 averages over flips/rotations (the variance goes with return_variance).
+    """
+    maps = np.asarray(maps, np.float32)
+    if maps.ndim == 2:
+        maps = maps[None]
+    if not 1 <= ensemble <= 8:
+        raise UserError("--ensemble takes 1 to 8 (flips and rotations of the map)")
+    if not np.isfinite(maps).all():
+        raise UserError("the map holds NaN or infinite values; repair or mask them first")
+    joint = bundle.elements != "any"
+    if joint and len(bundle.elements) != maps.shape[0]:
+        raise UserError(f"model {bundle.name} is trained for the elements {', '.join(bundle.elements)}; "
+                        f"this map has {maps.shape[0]}")
+    scales = np.array([map_scale(m) for m in maps], np.float32)
+    x = maps / scales[:, None, None]
+    runner = _Runner(bundle, device, tile, batch)
+    # Element-agnostic: each element is one more single-channel image in the batch of tiles.
+    groups = [x] if joint else [x[i : i + 1] for i in range(len(x))]
+    passes = _DIHEDRAL[:ensemble]
+    results, total, done = [], len(groups) * len(passes), 0
+    for g in groups:
+        preds = []
+        for k, flip in passes:
+            step = (lambda f, d=done: progress((d + f) / total)) if progress else None
+            preds.append(_untransform(runner(_transform(g, k, flip), step, cancel), k, flip))
+            done += 1
+        results.append(np.stack(preds))
+    stack = np.concatenate(results, axis=1)  # (passes, E, H*S, W*S)
+    out = stack.mean(0) * scales[:, None, None]
+    out = np.clip(out, 0, None)
+    for i in range(len(out)):  # restore each element's mean (see module docstring)
+        mean_in, mean_out = float(maps[i].mean()), float(out[i].mean())
+        if mean_in > 0 and mean_out > 0:
+            out[i] *= mean_in / mean_out
+    if return_variance:
+        return out, (stack.var(0) * scales[:, None, None] ** 2).astype(np.float32)
+    return out
+
+
+def check_pixel_size(xrfmap: XRFMap, bundle: Bundle, pixel_nm: float | None) -> float:
+    """The map's step in nm must be the model's scan step (scale x fine pixel), within 10%."""
+    expected = bundle.pixel_nm * bundle.scale
+    if pixel_nm is None and xrfmap.pixel_size_nm is not None:
+        pixel_nm = float(np.mean(xrfmap.pixel_size_nm))
+    if pixel_nm is None:
+        return expected  # the file does not say; the user accepted the model's step
+    if abs(pixel_nm - expected) > 0.1 * expected:
+        raise UserError(
+            f"the map's pixel is {pixel_nm:g} nm but model {bundle.name} expects scans with a "
+            f"{expected:g} nm step ({bundle.scale} x {bundle.pixel_nm:g} nm); choose a fitting model "
+            f"or state the pixel size with --pixel-nm"
+        )
+    return pixel_nm
+
+
+def enhance_map(xrfmap: XRFMap, bundle: Bundle, *, pixel_nm=None, device="auto", ensemble=1,
+                progress=None, cancel=None) -> XRFMap:
+    """Enhance every element of an XRFMap; the result records how it was made."""
+    step_nm = check_pixel_size(xrfmap, bundle, pixel_nm)
+    out, var = enhance(xrfmap.data, bundle, device=device, ensemble=ensemble, progress=progress,
+                       cancel=cancel, return_variance=True)
+    result = xrfmap.with_data(out, pixel_size_nm=(step_nm / bundle.scale,) * 2)
+    result.provenance["enhancement"] = {
+        "model": bundle.name,
+        "probe_fwhm_nm": bundle.degradation.probe_fwhm_nm,
+        "scale": bundle.scale,
+        "input_pixel_nm": step_nm,
+        "ensemble": ensemble,
+        "software_version": __version__,
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if ensemble > 1:
+        result.extras.update({f"uncertainty:{el}": np.sqrt(v) for el, v in zip(xrfmap.elements, var)})
+    if bundle.scale == 1 and xrfmap.x_axis_um is not None:
+        result.x_axis_um, result.y_axis_um = xrfmap.x_axis_um, xrfmap.y_axis_um
+    return result

@@ -1,0 +1,146 @@
+"""Synthetic ground-truth maps for training and benchmarks when no fine scan exists.
+
+Each kind returns float32 (E, H, W), non-negative, in arbitrary concentration units. Elements are
+correlated the way they are in real samples (several elements share a structure with different
+weights) so an element-joint model has something to learn, and every kind holds detail below a
+typical probe: granules of 1-3 pixels, thin membranes and filaments, sharp edges.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+KINDS = ("cell", "particles", "texture", "star", "bars")
+
+
+def _grid(size):
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    return y, x
+
+
+def _disc(y, x, cy, cx, ry, rx, angle):
+    c, s = np.cos(angle), np.sin(angle)
+    u = ((x - cx) * c + (y - cy) * s) / rx
+    v = (-(x - cx) * s + (y - cy) * c) / ry
+    return u * u + v * v
+
+
+def _granules(rng, size, n, radius=(0.6, 1.8)):
+    """Sub-probe dots: sharp small Gaussians of random brightness."""
+    img = np.zeros((size, size), np.float32)
+    ys, xs = rng.integers(0, size, n), rng.integers(0, size, n)
+    img[ys, xs] = rng.uniform(0.3, 1.0, n)
+    return ndimage.gaussian_filter(img, rng.uniform(*radius)) * 8
+
+
+def _filaments(rng, size, n):
+    """Thin curved lines, one or two pixels wide."""
+    img = np.zeros((size, size), np.float32)
+    for _ in range(n):
+        p = rng.uniform(0, size, 2)
+        angle = rng.uniform(0, 2 * np.pi)
+        for _ in range(int(size * rng.uniform(0.3, 1.0))):
+            angle += rng.normal(0, 0.08)
+            p = p + (np.sin(angle), np.cos(angle))
+            iy, ix = int(p[0]) % size, int(p[1]) % size
+            img[iy, ix] = 1.0
+    return np.clip(ndimage.gaussian_filter(img, 0.5) * 3, 0, 1)
+
+
+def _smooth_field(rng, size, sigma):
+    f = ndimage.gaussian_filter(rng.standard_normal((size, size)).astype(np.float32), sigma)
+    return (f - f.min()) / (np.ptp(f) + 1e-12)
+
+
+def cell(rng, size, n_el):
+    """Cells with membranes, nuclei, granules and filaments; elements share these with weights."""
+    y, x = _grid(size)
+    parts = {k: np.zeros((size, size), np.float32) for k in ("cyto", "membrane", "nucleus")}
+    for _ in range(rng.integers(2, 6)):
+        cy, cx = rng.uniform(0.1, 0.9, 2) * size
+        ry, rx = rng.uniform(0.08, 0.3, 2) * size
+        a = rng.uniform(0, np.pi)
+        d = _disc(y, x, cy, cx, ry, rx, a)
+        parts["cyto"] = np.maximum(parts["cyto"], (d < 1) * rng.uniform(0.3, 0.6))
+        width = rng.uniform(0.03, 0.12)
+        parts["membrane"] = np.maximum(parts["membrane"], (np.abs(d - 1) < width) * 1.0)
+        dn = _disc(y, x, cy + rng.normal(0, ry / 6), cx + rng.normal(0, rx / 6), ry / 2.5, rx / 2.5, a)
+        parts["nucleus"] = np.maximum(parts["nucleus"], (dn < 1) * rng.uniform(0.5, 1.0))
+    inside = parts["cyto"] > 0
+    parts["granules"] = _granules(rng, size, rng.integers(size // 4, size)) * inside
+    parts["filaments"] = _filaments(rng, size, rng.integers(3, 10)) * inside
+    parts["texture"] = _smooth_field(rng, size, rng.uniform(2, 6)) * inside
+    keys = list(parts)
+    maps = []
+    for _ in range(n_el):
+        w = rng.dirichlet(np.ones(len(keys)) * 0.5) * rng.uniform(0.5, 2.0)
+        maps.append(sum(wi * parts[k] for wi, k in zip(w, keys)))
+    return np.stack(maps)
+
+
+def particles(rng, size, n_el):
+    """An aggregate of nanoparticles of several compositions and sizes (like the HXN sample)."""
+    y, x = _grid(size)
+    n_kinds = rng.integers(2, 5)
+    composition = rng.dirichlet(np.ones(n_el) * 0.4, n_kinds)
+    maps = np.zeros((n_el, size, size), np.float32)
+    for _ in range(rng.integers(10, 60)):
+        k = rng.integers(n_kinds)
+        cy, cx = rng.uniform(0, size, 2)
+        r = rng.choice([rng.uniform(1, 3), rng.uniform(3, 12)])
+        d = _disc(y, x, cy, cx, r, r * rng.uniform(0.6, 1.4), rng.uniform(0, np.pi))
+        profile = np.sqrt(np.clip(1 - d, 0, None)) * rng.uniform(0.3, 1.0)  # a ball's thickness
+        maps += composition[k][:, None, None] * profile
+    return maps
+
+
+def texture(rng, size, n_el):
+    """Band-limited fields thresholded into sharp-edged domains, plus a smooth background."""
+    maps = []
+    for _ in range(n_el):
+        f = _smooth_field(rng, size, rng.uniform(1.5, 8))
+        edges = (f > rng.uniform(0.4, 0.7)).astype(np.float32)
+        maps.append(0.6 * edges * rng.uniform(0.5, 1) + 0.4 * _smooth_field(rng, size, 10) * rng.uniform(0, 1))
+    return np.stack(maps)
+
+
+def star(rng, size, n_el):
+    """A Siemens star: spokes whose period falls below any probe toward the centre."""
+    y, x = _grid(size)
+    cy, cx = rng.uniform(0.4, 0.6, 2) * size
+    theta = np.arctan2(y - cy, x - cx)
+    r = np.hypot(y - cy, x - cx)
+    spokes = rng.integers(12, 40)
+    s = ((np.sin(spokes * theta + rng.uniform(0, np.pi)) > 0) & (r < size * 0.45)).astype(np.float32)
+    return np.stack([s * rng.uniform(0.3, 1) + rng.uniform(0, 0.05) for _ in range(n_el)])
+
+
+def bars(rng, size, n_el):
+    """Bar groups with periods from 2 to 16 pixels, in both orientations."""
+    img = np.zeros((size, size), np.float32)
+    y0 = 4
+    period = 2
+    while y0 < size - 8 and period <= 16:
+        h = min(5 * period, size - y0 - 4)
+        x = np.arange(size)
+        row = (x // (period // 2)) % 2 == 0
+        img[y0 : y0 + h, 4 : size // 2] = row[4 : size // 2]
+        img[y0 : y0 + h, size // 2 + 4 : size - 4] = ((np.arange(h) // (period // 2)) % 2 == 0)[:, None]
+        y0 += h + 4
+        period += 2
+    if rng.random() < 0.5:
+        img = img.T
+    return np.stack([img * rng.uniform(0.3, 1) + rng.uniform(0, 0.05) for _ in range(n_el)])
+
+
+def phantom(kind: str = "cell", size: int = 256, n_elements: int = 4, seed: int = 0) -> np.ndarray:
+    """One ground-truth map set, float32 (E, size, size). kind "mixed" draws a kind at random."""
+    rng = np.random.default_rng(seed)
+    if kind == "mixed":
+        kind = str(rng.choice(KINDS, p=[0.35, 0.3, 0.2, 0.075, 0.075]))
+    make = {"cell": cell, "particles": particles, "texture": texture, "star": star, "bars": bars}
+    if kind not in make:
+        raise ValueError(f"unknown phantom kind {kind!r}; choose from {', '.join(KINDS)} or mixed")
+    maps = make[kind](rng, size, n_elements).astype(np.float32)
+    maps += rng.uniform(0.0, 0.03) * maps.max()  # a little background, as in real maps
+    return np.clip(maps, 0, None)

@@ -1,0 +1,220 @@
+"""Training by simulated degradation (the seed's Approach 2) or on paired scans (Approach 1).
+
+Random patches that skip empty background, flips and rotations, L1 loss, Adam with warm-up and a
+cosine schedule over the budget (minutes or steps), validation PSNR/SSIM each epoch, the best
+weights kept as the bundle, a checkpoint each epoch so a stopped run resumes where it was.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import Cancelled, UserError
+from .bundle import Bundle, save_bundle
+from .degrade import Degradation, blur, sample
+from .enhance import map_scale, pick_device
+from .metrics import psnr, ssim
+from .network import ResidualEnhancer, upsample
+
+
+class PatchSampler:
+    """Aligned (degraded, truth) patch pairs, normalised the way enhancement normalises."""
+
+    def __init__(self, highres, degradation: Degradation, patch: int, joint: bool, seed: int,
+                 probe=None):
+        self.d, self.s = degradation, degradation.scale
+        self.patch = max(self.s, patch // self.s * self.s)
+        self.rng = np.random.default_rng(seed)
+        self.symmetric = degradation.probe_fwhm_y_nm is None and probe is None
+        probe = degradation.probe() if probe is None else probe
+        self.maps = []  # (truth, blurred, gain per channel, scale per channel)
+        for m in highres:
+            m = np.asarray(m, np.float32)
+            m = m[None] if m.ndim == 2 else m
+            for chans in ([m] if joint else [m[i : i + 1] for i in range(len(m))]):
+                if chans.shape[-1] < self.patch or chans.shape[-2] < self.patch or chans.max() <= 0:
+                    continue
+                blurred = blur(chans, probe)
+                coarse = sample(blurred, self.s, degradation.mode)
+                peak = coarse.reshape(len(chans), -1).max(1)
+                gain = np.where(peak > 0, (degradation.counts or 0) / np.maximum(peak, 1e-12), 0)
+                noisy = degradation.apply(chans, seed=int(self.rng.integers(1 << 31)), probe=probe)
+                scale = np.array([map_scale(c) for c in noisy], np.float32)
+                self.maps.append((chans, blurred, gain.astype(np.float32), scale))
+        if not self.maps:
+            raise UserError(f"no training map is at least {self.patch} x {self.patch} pixels with signal")
+        area = np.array([m[0].shape[-1] * m[0].shape[-2] for m in self.maps], float)
+        self.weights = area / area.sum()
+
+    def _crop(self):
+        truth, blurred, gain, scale = self.maps[self.rng.choice(len(self.maps), p=self.weights)]
+        h, w = truth.shape[-2:]
+        p, s = self.patch, self.s
+        for _ in range(8):  # skip empty background: retry crops whose peak is faint
+            y = self.rng.integers(0, (h - p) // s + 1) * s
+            x = self.rng.integers(0, (w - p) // s + 1) * s
+            t = truth[:, y : y + p, x : x + p]
+            if t.max() > 0.1 * scale.max():
+                break
+        return t, blurred[:, y : y + p, x : x + p], gain, scale
+
+    def batch(self, n: int):
+        xs, ys = [], []
+        for _ in range(n):
+            t, b, gain, scale = self._crop()
+            k = int(self.rng.integers(4)) if self.symmetric else 2 * int(self.rng.integers(2))
+            flip = bool(self.rng.integers(2))
+            t, b = (np.rot90(np.flip(a, -1) if flip else a, k, axes=(-2, -1)) for a in (t, b))
+            coarse = sample(b, self.s, self.d.mode).astype(np.float64)
+            noisy = np.empty_like(coarse)
+            for c in range(len(coarse)):  # Poisson at the map's peak count, as in degrade.add_noise
+                if gain[c] > 0:
+                    noisy[c] = self.rng.poisson(np.clip(coarse[c], 0, None) * gain[c])
+                    if self.d.read_noise:
+                        noisy[c] += self.rng.normal(0, self.d.read_noise, noisy[c].shape)
+                    noisy[c] /= gain[c]
+                else:
+                    noisy[c] = coarse[c]
+            xs.append(noisy / scale[:, None, None])
+            ys.append(t / scale[:, None, None])
+        return (torch.from_numpy(np.stack(xs).astype(np.float32)),
+                torch.from_numpy(np.ascontiguousarray(np.stack(ys)).astype(np.float32)))
+
+
+def _validation_set(highres, validation, degradation, seed):
+    """(degraded, truth) pairs. Without explicit validation maps, central crops of the inputs."""
+    if validation is None:
+        validation = []
+        for m in highres[:2]:
+            m = np.asarray(m, np.float32)
+            m = m[None] if m.ndim == 2 else m
+            h, w = m.shape[-2:]
+            c = min(128, h, w) // degradation.scale * degradation.scale
+            validation.append(m[:, (h - c) // 2 : (h - c) // 2 + c, (w - c) // 2 : (w - c) // 2 + c])
+    pairs = []
+    for i, t in enumerate(validation):
+        t = np.asarray(t, np.float32)
+        t = t[None] if t.ndim == 2 else t
+        h, w = (t.shape[-2] // degradation.scale) * degradation.scale, (t.shape[-1] // degradation.scale) * degradation.scale
+        t = t[:, :h, :w]
+        pairs.append((degradation.apply(t, seed=seed + 7919 * (i + 1)), t))
+    return pairs
+
+
+def evaluate(bundle: Bundle, pairs, device) -> tuple[float, float]:
+    from .enhance import enhance
+
+    ps, ss = [], []
+    for degraded, truth in pairs:
+        est = enhance(degraded, bundle, device=device)
+        ps.append(psnr(est, truth))
+        ss.append(ssim(est, truth))
+    return float(np.mean(ps)), float(np.mean(ss))
+
+
+def _lr(base: float, fraction: float, step: int, warmup: int = 200) -> float:
+    warm = min(1.0, (step + 1) / warmup)
+    return base * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, fraction))))
+
+
+def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=None, blocks=8,
+          filters=32, device="auto", seed=0, progress=None, cancel=None, elements="any",
+          validation=None, patch=None, batch_size=16, lr=1e-3, eval_every=200,
+          source_summary=None, command=None, probe=None) -> Bundle:
+    """Train a model; returns the best bundle, written to out_dir (model.safetensors + model.json)."""
+    if (minutes is None) == (steps is None):
+        raise UserError("give a budget: either minutes or steps")
+    if (minutes is not None and minutes <= 0) or (steps is not None and steps <= 0):
+        raise UserError("the training budget must be positive")
+    torch.manual_seed(seed)
+    dev = pick_device(device)
+    joint = elements != "any"
+    patch = patch or (64 if degradation.scale == 1 else 32 * degradation.scale)
+    sampler = PatchSampler(highres, degradation, patch, joint, seed, probe)
+    pairs = _validation_set(highres, validation, degradation, seed)
+    channels = sampler.maps[0][0].shape[0]
+    net = ResidualEnhancer(channels, blocks, filters).to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    out_dir = Path(out_dir)
+    ckpt = out_dir / "checkpoint.pt"
+    state = {"step": 0, "elapsed": 0.0, "best_psnr": -1e9, "history": []}
+    if ckpt.is_file():  # resume: our own file, loaded without unpickling arbitrary objects
+        saved = torch.load(ckpt, map_location=dev, weights_only=True)
+        net.load_state_dict(saved["network"])
+        opt.load_state_dict(saved["optimizer"])
+        state = json.loads(saved["state"])
+        sampler.rng = np.random.default_rng(seed + state["step"])
+    config = {
+        "name": out_dir.name,
+        "elements": list(elements) if joint else "any",
+        "pixel_nm": degradation.pixel_nm,
+        "scale": degradation.scale,
+        "degradation": degradation.to_dict(),
+        "normalisation": {"kind": "smoothed-percentile", "percentile": 99.9, "sigma_px": 1.0,
+                          "inverse": "multiply back, clip at 0, restore each element's mean"},
+        "training": {"maps": len(highres), "patch": patch, "batch": batch_size, "lr": lr,
+                     "seed": seed, "minutes": minutes, "steps": steps, "data": source_summary},
+        "command": command,
+    }
+    base_in = [psnr(upsample(torch.from_numpy(d[None]), degradation.scale)[0].numpy(), t) for d, t in pairs]
+    config["training"]["validation_input_psnr"] = float(np.mean(base_in))
+
+    def fraction():
+        if steps is not None:
+            return state["step"] / steps
+        return state["elapsed"] / (60 * minutes)
+
+    def checkpoint():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save({"network": net.state_dict(), "optimizer": opt.state_dict(),
+                    "state": json.dumps(state)}, tmp)
+        tmp.replace(ckpt)
+
+    best = None
+    losses = []
+    while fraction() < 1.0:
+        t0 = time.monotonic()
+        net.train()
+        for g in opt.param_groups:
+            g["lr"] = _lr(lr, fraction(), state["step"])
+        x, y = sampler.batch(batch_size)
+        x, y = x.to(dev), y.to(dev)
+        loss = F.l1_loss(net(upsample(x, degradation.scale)), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        state["step"] += 1
+        state["elapsed"] += time.monotonic() - t0
+        if state["step"] % eval_every == 0 or fraction() >= 1.0:
+            bundle = Bundle(net, config)
+            val_psnr, val_ssim = evaluate(bundle, pairs, dev)
+            record = {"epoch": len(state["history"]) + 1, "step": state["step"],
+                      "loss": float(np.mean(losses)), "val_psnr": val_psnr, "val_ssim": val_ssim,
+                      "minutes": state["elapsed"] / 60}
+            losses = []
+            state["history"].append(record)
+            if val_psnr > state["best_psnr"]:
+                state["best_psnr"] = val_psnr
+                config["training"]["history"] = state["history"]
+                config["metrics"] = {"validation_psnr": val_psnr, "validation_ssim": val_ssim}
+                best = save_bundle(out_dir, net, config)
+            checkpoint()
+            if progress:
+                progress({"fraction": min(1.0, fraction()), **record})
+        if cancel and cancel():
+            checkpoint()
+            raise Cancelled("training cancelled")
+    # Record the full history in the kept bundle, whatever epoch was best.
+    from .bundle import load_bundle
+
+    kept = load_bundle(best or save_bundle(out_dir, net, config))
+    kept.config["training"]["history"] = state["history"]
+    return Bundle(kept.network, kept.config, save_bundle(out_dir, kept.network, kept.config))
