@@ -1,0 +1,148 @@
+"""NSLS-II PyXRF HDF5 ("NSLS2-XRF-MAP").
+
+Layout followed (NSLS-II/PyXRF):
+- pyxrf/model/load_data_from_db.py, write_db_to_hdf: spectra in xrfmap/det<N>/counts and
+  xrfmap/detsum/counts (rows, cols, points; never opened here); xrfmap/positions/name + pos of
+  shape (2, rows, cols) with names renamed to x_pos / y_pos; xrfmap/scalers/name + val of shape
+  (rows, cols, P), the scaler axis LAST.
+- pyxrf/model/fileio.py, the fit-saving helper: xrfmap/<det>/xrf_fit (n, rows, cols) with
+  xrf_fit_name beside it (byte strings); xrf_roi / xrf_roi_name the same way.
+Fit channels that are not elements (snip_bkg, r_factor, sel_cnt, total_cnt, compton, elastic)
+are kept apart as extras. Positions are motor units, usually um.
+
+Enhanced maps go beside the originals: xrfmap/<det>/<xrf_fit|xrf_roi>_enhanced + ..._enhanced_name,
+with attributes pixel_size_nm (y, x), scale, provenance (JSON) and the enhancement's fields.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from enhancer import UserError
+from enhancer.formats import hdf5, rules
+from enhancer.xrfmap import XRFMap
+
+ORDER = ("xrf_fit", "xrf_roi")
+ALIASES = {"fitted": "xrf_fit", "roi": "xrf_roi"}
+ENHANCED = "_enhanced"
+
+
+def is_pyxrf(f: h5py.File) -> bool:
+    return isinstance(f.get("xrfmap"), h5py.Group)
+
+
+def _detector(f) -> h5py.Group:
+    root = f["xrfmap"]
+    dets = [k for k in root if k == "detsum" or re.fullmatch(r"det\d+", k)]
+    dets.sort(key=lambda k: (k != "detsum", k))  # the sum of all channels first
+    for key in dets:
+        group = root.get(key)
+        if isinstance(group, h5py.Group) and _methods(group):
+            return group
+    raise UserError(f"{Path(f.filename).name} is a PyXRF file with no fitted or ROI maps "
+                    "(no xrfmap/detsum/xrf_fit); fit it in PyXRF first")
+
+
+def _methods(group) -> list[str]:
+    return [k for k in group if isinstance(group.get(k), h5py.Dataset) and k + "_name" in group
+            and (k in ORDER or k[: -len(ENHANCED)] in ORDER)]
+
+
+def _choose(method, available, name) -> str:
+    if method is None:
+        return next((m for m in ORDER if m in available), sorted(available)[0])
+    wanted = str(method).lower()
+    for key, value in ALIASES.items():  # "Fitted_Enhanced" -> "xrf_fit_enhanced"
+        if wanted.startswith(key):
+            wanted = value + wanted[len(key):]
+    if wanted in available:
+        return wanted
+    raise UserError(f"{name} has no {method!r} maps; it has: {', '.join(sorted(available))}")
+
+
+def read(f: h5py.File, path, method=None) -> XRFMap:
+    name = Path(path).name
+    det = _detector(f)
+    available = _methods(det)
+    method = _choose(method, available, name)
+    maps_path, names_path = f"{det.name}/{method}", f"{det.name}/{method}_name"
+    where = f"{name}:{maps_path}"
+    ds = det[method]
+    rules.check_map_shape(ds.shape, where)
+    names = hdf5.read_names(det[method + "_name"], f"{name}:{names_path}")
+    rules.check_names(names, ds.shape[0], where)
+    element_idx, extra_idx = rules.element_indices(names, where)
+    data = hdf5.read_planes(ds, element_idx, where)
+    elements = [names[i] for i in element_idx]
+    repairs = rules.repair(data, elements, where)
+    extras = {names[i]: np.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0)
+              for i, p in zip(extra_idx, hdf5.read_planes(ds, extra_idx, where))}
+
+    shape2d = tuple(ds.shape[1:])
+    x_axis, y_axis = _positions(f, shape2d, name)
+    pixel = hdf5.attr_pixel(ds) or rules.pixel_size_from_axes(x_axis, y_axis)
+    scalers = _scalers(f, shape2d, name)
+    datasets = {"maps": maps_path, "names": names_path}
+    if x_axis is not None and rules.axis_fits(x_axis, shape2d[1], shape2d, 1):
+        datasets.update(x_axis="/xrfmap/positions/pos[x_pos]", y_axis="/xrfmap/positions/pos[y_pos]")
+    else:
+        x_axis = y_axis = None  # incomplete scans (PyXRF #184, #334): maps without positions
+    if scalers:
+        datasets.update(scalers="/xrfmap/scalers/val", scaler_names="/xrfmap/scalers/name")
+    return XRFMap(
+        elements=elements, data=data, pixel_size_nm=pixel, x_axis_um=x_axis, y_axis_um=y_axis,
+        scalers=scalers, extras=extras, units="counts", source_format="pyxrf",
+        source={"path": str(path), "method": method, "datasets": datasets,
+                "elements": {names[i]: f"{maps_path}[{i}]" for i in element_idx},
+                "methods": sorted(available), "detector": det.name.rsplit("/", 1)[-1]},
+        provenance={"repairs": repairs} if repairs else {},
+    )
+
+
+def _positions(f, shape2d, name):
+    pos, labels = f.get("xrfmap/positions/pos"), f.get("xrfmap/positions/name")
+    if not isinstance(pos, h5py.Dataset) or pos.ndim != 3 or pos.shape[0] < 2:
+        return None, None
+    if pos.dtype.kind not in "iuf":
+        return None, None
+    order = [0, 1]
+    if isinstance(labels, h5py.Dataset):
+        names = hdf5.read_names(labels, f"{name}:/xrfmap/positions/name")
+        if "x_pos" in names and "y_pos" in names:
+            order = [names.index("x_pos"), names.index("y_pos")]
+    planes = hdf5.read_planes(pos, order, f"{name}:/xrfmap/positions/pos").astype(np.float64)
+    return planes[0], planes[1]
+
+
+def _scalers(f, shape2d, name) -> dict:
+    val, labels = f.get("xrfmap/scalers/val"), f.get("xrfmap/scalers/name")
+    if not isinstance(val, h5py.Dataset) or not isinstance(labels, h5py.Dataset):
+        return {}
+    if val.ndim != 3 or tuple(val.shape[:2]) != shape2d:
+        return {}
+    what = f"{name}:/xrfmap/scalers/val"
+    rules.check_numeric(val.dtype, what)
+    rules.check_declared_size(val.shape, val.dtype, what, val.id.get_storage_size())
+    names = hdf5.read_names(labels, f"{name}:/xrfmap/scalers/name")
+    out = {}
+    for k, label in enumerate(names[: val.shape[2]]):
+        plane = np.empty(shape2d, dtype=np.float32)
+        val.read_direct(plane, source_sel=np.s_[:, :, k])  # scaler axis last, unlike MAPS
+        out[label] = plane
+    return out
+
+
+def write(f: h5py.File, original: XRFMap, enhanced: XRFMap, attrs: dict) -> str:
+    method = original.source.get("method") or "xrf_fit"
+    target = method + ENHANCED
+    det = f["xrfmap"][original.source.get("detector", "detsum")]
+    for key in (target, target + "_name"):
+        if key in det:
+            del det[key]  # a second enhancement replaces the first, never the originals
+    ds = hdf5.write_maps(det, target, enhanced.data)
+    hdf5.write_names(det, target + "_name", enhanced.elements)
+    ds.attrs.update(attrs)
+    return ds.name

@@ -1,0 +1,146 @@
+"""Untrusted files are parsed in a child process with memory and time limits.
+
+A malformed HDF5 or TIFF can crash the C library that reads it (h5py #1183, #2569; the HDF5
+CVE list); in a child that crash becomes a UserError instead of taking the web or worker
+process down. The child is a fresh interpreter started with subprocess, not multiprocessing:
+Celery's prefork workers are daemonic and may not have multiprocessing children.
+
+The child hands its result back as plain .npy files and JSON in a temp folder, never as a
+pickle: a child that parsed a hostile file is itself untrusted, and unpickling what it sent
+could run code in the caller. The arrays are loaded with allow_pickle=False and re-checked.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from enhancer import UserError
+from enhancer.xrfmap import XRFMap
+
+ROOT = Path(__file__).resolve().parents[2]  # the folder holding the enhancer package
+
+# Limits are set first, before numpy/h5py are imported, so that they cover everything.
+_BOOT = """
+import json, resource, sys
+args = json.loads(sys.stdin.read())
+limit = args["memory_mb"] * 1024 * 1024
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+resource.setrlimit(resource.RLIMIT_CPU, (args["cpu_s"], args["cpu_s"] + 5))
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+sys.path.insert(0, args["root"])
+from enhancer.formats.safety import child_main
+child_main(args)
+"""
+
+
+def child_main(args: dict) -> None:
+    """Runs in the child: read, then leave the result (or the error) in args["out_dir"]."""
+    out = Path(args["out_dir"])
+    try:
+        from enhancer.formats import read_map
+
+        xrf = read_map(args["path"], **args["kwargs"])
+        arrays = {"data": xrf.data}
+        if xrf.x_axis_um is not None:
+            arrays["x_axis"] = xrf.x_axis_um
+        if xrf.y_axis_um is not None:
+            arrays["y_axis"] = xrf.y_axis_um
+        for i, plane in enumerate(xrf.scalers.values()):
+            arrays[f"scaler_{i}"] = plane
+        for i, plane in enumerate(xrf.extras.values()):
+            arrays[f"extra_{i}"] = plane
+        for key, array in arrays.items():
+            np.save(out / f"{key}.npy", np.asarray(array), allow_pickle=False)
+        meta = {
+            "elements": xrf.elements, "pixel_size_nm": xrf.pixel_size_nm, "units": xrf.units,
+            "source_format": xrf.source_format, "source": xrf.source, "provenance": xrf.provenance,
+            "scalers": list(xrf.scalers), "extras": list(xrf.extras),
+        }
+        (out / "meta.json").write_text(json.dumps(meta, default=str))
+    except UserError as exc:
+        _error(out, "user", str(exc))
+    except MemoryError:
+        _error(out, "memory", "")
+    except Exception as exc:  # a library error no rule foresaw: still a message, not a traceback
+        _error(out, "other", f"{type(exc).__name__}: {str(exc)[:300]}")
+
+
+def _error(out: Path, kind: str, message: str) -> None:
+    (out / "error.json").write_text(json.dumps({"kind": kind, "message": message}))
+
+
+def explain_exit(name: str, rc: int, stderr_tail: str, timeout_s: float, memory_mb: int) -> str:
+    """The user's message for a child that ended without a result."""
+    if "MemoryError" in stderr_tail or "std::bad_alloc" in stderr_tail:
+        return f"reading {name} needs more than {memory_mb} MB of memory; stopped"
+    if rc < 0:
+        sig = -rc
+        if sig == signal.SIGXCPU:
+            return f"reading {name} used more than {timeout_s:g} s of CPU; stopped"
+        if sig == signal.SIGKILL:
+            return f"reading {name} was killed (out of memory?); the file was not read"
+        label = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        return (f"{name} crashed the file reader ({label}); the file is damaged or hostile "
+                "and was not read")
+    return f"{name} could not be read: the reader stopped with exit status {rc}"
+
+
+def read_map_safely(path, *, timeout_s=120, memory_mb=4096, **kwargs) -> XRFMap:
+    """read_map in a child process limited to memory_mb of address space and timeout_s."""
+    path = Path(path).absolute()
+    name = path.name
+    with tempfile.TemporaryDirectory(prefix="xrfweb-read-") as tmp:
+        out = Path(tmp)
+        args = {"path": str(path), "kwargs": kwargs, "out_dir": str(out), "root": str(ROOT),
+                "memory_mb": int(memory_mb), "cpu_s": int(timeout_s) + 1}
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                   HDF5_PLUGIN_PATH=str(out))  # no compression plugin is loaded from the system
+        stderr_path = out / "stderr.txt"
+        try:
+            with open(stderr_path, "wb") as stderr:
+                proc = subprocess.run([sys.executable, "-c", _BOOT], input=json.dumps(args).encode(),
+                                      stdout=subprocess.DEVNULL, stderr=stderr, env=env, cwd=tmp,
+                                      timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise UserError(f"reading {name} took longer than {timeout_s:g} s; stopped") from None
+        error = out / "error.json"
+        if error.is_file():
+            err = json.loads(error.read_text())
+            if err["kind"] == "memory":
+                raise UserError(f"reading {name} needs more than {memory_mb} MB of memory; stopped")
+            if err["kind"] == "other":
+                raise UserError(f"{name} could not be read (damaged?): {err['message']}")
+            raise UserError(err["message"])
+        if proc.returncode != 0 or not (out / "meta.json").is_file():
+            tail = stderr_path.read_bytes()[-4000:].decode(errors="replace")
+            raise UserError(explain_exit(name, proc.returncode, tail, timeout_s, memory_mb))
+        return _load_result(out)
+
+
+def _load_result(out: Path) -> XRFMap:
+    meta = json.loads((out / "meta.json").read_text())
+
+    def load(key):
+        array = np.load(out / f"{key}.npy", allow_pickle=False)
+        if array.dtype.kind not in "iuf":
+            raise UserError("the file reader returned something other than numbers; refused")
+        return array
+
+    axis = {k: load(k) if (out / f"{k}.npy").is_file() else None for k in ("x_axis", "y_axis")}
+    pixel = meta["pixel_size_nm"]
+    return XRFMap(
+        elements=[str(e) for e in meta["elements"]], data=load("data").astype(np.float32, copy=False),
+        pixel_size_nm=tuple(float(v) for v in pixel) if pixel else None,
+        x_axis_um=axis["x_axis"], y_axis_um=axis["y_axis"],
+        scalers={n: load(f"scaler_{i}") for i, n in enumerate(meta["scalers"])},
+        extras={n: load(f"extra_{i}") for i, n in enumerate(meta["extras"])},
+        units=str(meta["units"]), source_format=str(meta["source_format"]),
+        source=meta["source"], provenance=meta["provenance"],
+    )

@@ -1,0 +1,211 @@
+"""TIFF maps: per-element TIFF sets (a folder or a zip) and single / multi-page TIFF files.
+
+PyXRF and uProbeX export one TIFF per element; the element and line are in the file name
+(SUM_maps_XRF_Fe_K.tiff -> "Fe_K"). Such files carry no pixel size: the user states it, unless
+the file was written here (JSON metadata in the ImageDescription, and resolution tags in
+pixels per cm, which Fiji also reads).
+
+Output of an enhanced TIFF set: the same file names with an `_enhanced` suffix
+(SUM_maps_XRF_Fe_K_enhanced.tiff), in a folder when the input was a folder and in a zip when
+it was a zip, plus provenance.json. Members of a zip are read in memory, never extracted.
+"""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import tifffile
+
+from enhancer import UserError
+from enhancer.formats import rules
+from enhancer.xrfmap import XRFMap
+
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+ENHANCED = "_enhanced"
+
+
+def is_tiff_bytes(head: bytes) -> bool:
+    return head[:4] in TIFF_MAGIC
+
+
+def _skip(name: str) -> bool:
+    base = PurePosixPath(name).name
+    return not base or base.startswith(".") or name.startswith("__MACOSX/")
+
+
+def folder_members(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not _skip(p.name))
+    if len(files) > rules.MAX_MEMBERS:
+        raise UserError(f"folder {folder.name} holds {len(files)} files; at most {rules.MAX_MEMBERS}")
+    out = []
+    for p in files:
+        with open(p, "rb") as fh:
+            if is_tiff_bytes(fh.read(4)):
+                out.append(p)
+    return out
+
+
+def zip_members(zf: zipfile.ZipFile, what: str) -> list[zipfile.ZipInfo]:
+    out = []
+    for info in rules.safe_zip_members(zf, what):
+        if _skip(info.filename):
+            continue
+        with zf.open(info) as fh:
+            if is_tiff_bytes(fh.read(4)):
+                out.append(info)
+    return sorted(out, key=lambda i: i.filename)
+
+
+def _names_for(stems: list[str]) -> list[str]:
+    names = [rules.element_from_filename(s) for s in stems]
+    # two detectors' Fe_K in one folder: the file names are the only unambiguous names
+    return names if len(set(names)) == len(names) else stems
+
+
+def _page_array(tif: tifffile.TiffFile, what: str) -> np.ndarray:
+    series = tif.series
+    if len(series) != 1:
+        raise UserError(f"{what} holds {len(series)} images of different sizes; expected one map")
+    shape = tuple(d for d in series[0].shape if d != 1) or (1, 1)
+    rules.check_numeric(series[0].dtype, what)
+    rules.check_declared_size(series[0].shape, series[0].dtype, what)
+    if len(shape) == 3 and shape[-1] in (3, 4) and tif.pages[0].photometric in (2, 6):
+        raise UserError(f"{what} is a colour (RGB) image, not a map of numbers")
+    try:
+        return series[0].asarray()
+    except Exception as exc:  # tifffile raises many kinds for a broken strip table
+        raise UserError(f"{what} is a damaged TIFF: {str(exc)[:200]}") from None
+
+
+def _metadata(tif: tifffile.TiffFile) -> dict:
+    meta = tif.shaped_metadata
+    return dict(meta[0]) if meta else {}
+
+
+def _pixel_from(tif: tifffile.TiffFile, meta: dict):
+    if "pixel_size_nm" in meta:
+        try:
+            return rules.pixel_override(meta["pixel_size_nm"])
+        except UserError:
+            return None
+    page = tif.pages[0]
+    per_nm = {2: 2.54e7, 3: 1e7}.get(int(page.resolutionunit))  # inch, centimetre
+    if per_nm is None:
+        return None
+    xres, yres = page.get_resolution()
+    if xres <= 0 or yres <= 0:
+        return None
+    return (per_nm / yres, per_nm / xres)
+
+
+def _open(source, what: str) -> tifffile.TiffFile:
+    try:
+        return tifffile.TiffFile(source)
+    except Exception as exc:
+        raise UserError(f"{what} is not a readable TIFF: {str(exc)[:200]}") from None
+
+
+def read_set(path: Path) -> XRFMap:
+    """A folder or zip of single-map TIFFs, one per element."""
+    if path.is_dir():
+        members = folder_members(path)
+        stems = [p.stem for p in members]
+        labels = [p.name for p in members]
+        opener = lambda i: members[i]  # noqa: E731
+        container = "folder"
+    else:
+        zf = zipfile.ZipFile(path)
+        members = zip_members(zf, path.name)
+        stems = [PurePosixPath(i.filename).stem for i in members]
+        labels = [i.filename for i in members]
+        opener = lambda i: io.BytesIO(zf.read(members[i]))  # noqa: E731
+        container = "zip"
+    if not members:
+        raise UserError(f"{path.name} holds no TIFF maps")
+    names = _names_for(stems)
+    data, pixel, units = None, None, ""
+    for i, label in enumerate(labels):
+        what = f"{path.name}:{label}"
+        with _open(opener(i), what) as tif:
+            plane = _page_array(tif, what)
+            if plane.ndim != 2:
+                raise UserError(f"{what} holds {plane.shape} values; a TIFF set has one 2-D map per file")
+            if data is None:
+                rules.check_map_shape((len(labels),) + plane.shape, path.name)
+                rules.check_declared_size((len(labels),) + plane.shape, np.float32, path.name)
+                data = np.empty((len(labels),) + plane.shape, dtype=np.float32)
+                meta = _metadata(tif)
+                pixel, units = _pixel_from(tif, meta), str(meta.get("units", ""))
+            elif plane.shape != data.shape[1:]:
+                raise UserError(f"{what} is {plane.shape[0]} x {plane.shape[1]} pixels but "
+                                f"{labels[0]} is {data.shape[1]} x {data.shape[2]}; a set needs one size")
+            data[i] = plane
+    if container == "zip":
+        zf.close()
+    repairs = rules.repair(data, names, path.name)
+    return XRFMap(
+        elements=names, data=data, pixel_size_nm=pixel, units=units, source_format="tiff-set",
+        source={"path": str(path), "method": None, "container": container,
+                "datasets": dict(zip(names, labels)), "elements": dict(zip(names, labels))},
+        provenance={"repairs": repairs} if repairs else {},
+    )
+
+
+def read_tiff(path: Path) -> XRFMap:
+    """One TIFF file: a single map, or one map per page."""
+    with _open(path, path.name) as tif:
+        array = _page_array(tif, path.name)
+        meta = _metadata(tif)
+        labels = (tif.imagej_metadata or {}).get("Labels") if tif.is_imagej else None
+        pixel = _pixel_from(tif, meta)
+    array = np.squeeze(array)
+    if array.ndim == 2:
+        array = array[None]
+    rules.check_map_shape(array.shape, path.name)
+    data = np.asarray(array, dtype=np.float32)
+    count = data.shape[0]
+    names = meta.get("elements") or ([meta["element"]] if "element" in meta else None) or labels
+    if not (isinstance(names, list) and len(names) == count and all(isinstance(n, str) for n in names)):
+        names = [rules.element_from_filename(path.stem)] if count == 1 else [
+            f"map_{i + 1}" for i in range(count)]
+    rules.check_names(names, count, path.name)
+    repairs = rules.repair(data, names, path.name)
+    return XRFMap(
+        elements=names, data=data, pixel_size_nm=pixel, units=str(meta.get("units", "")),
+        source_format="tiff",
+        source={"path": str(path), "method": None, "datasets": {"maps": "pages"},
+                "elements": {n: f"page {i + 1}" for i, n in enumerate(names)}},
+        provenance={"repairs": repairs} if repairs else {},
+    )
+
+
+def tiff_bytes(data: np.ndarray, meta: dict, pixel_size_nm) -> bytes:
+    """A float32 TIFF (one page per map) with JSON metadata and resolution tags."""
+    extra = {}
+    if pixel_size_nm:
+        y_nm, x_nm = pixel_size_nm
+        extra = {"resolution": (1e7 / x_nm, 1e7 / y_nm), "resolutionunit": "CENTIMETER"}
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.asarray(data, dtype=np.float32), metadata=rules.jsonable(meta), **extra)
+    return buf.getvalue()
+
+
+def member_names(original: XRFMap, enhanced: XRFMap) -> list[str]:
+    """Where each enhanced map goes: the original file's name with the `_enhanced` suffix."""
+    sources = original.source.get("elements", {})
+    out = []
+    for element in enhanced.elements:
+        src = PurePosixPath(sources.get(element, f"{element}.tiff"))
+        out.append(PurePosixPath(src.name).stem + ENHANCED + (src.suffix or ".tiff"))
+    return out
+
+
+def write_set_members(original: XRFMap, enhanced: XRFMap, attrs: dict):
+    """(name, bytes) pairs of an enhanced TIFF set, provenance.json last."""
+    for name, element, plane in zip(member_names(original, enhanced), enhanced.elements, enhanced.data):
+        meta = {"element": element, "units": enhanced.units, **attrs}
+        yield name, tiff_bytes(plane, meta, enhanced.pixel_size_nm)
+    yield "provenance.json", json.dumps(rules.jsonable(attrs), indent=2).encode()

@@ -1,0 +1,134 @@
+"""A result goes back in the input's layout, written atomically (temp name, then os.replace).
+
+HDF5 (MAPS v10/v9, PyXRF): a copy of the input file with the enhanced maps added beside the
+originals, which stay byte-identical (the copy is made with shutil, then only new objects are
+created). TIFF set -> TIFF set (folder or zip), TIFF -> multi-page TIFF, NPY -> NPY (+ sidecar
+JSON), NPZ -> NPZ. Enhanced maps may be on a finer grid (scale S): their pixel size is stored.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+import enhancer
+from enhancer import UserError
+from enhancer.formats import maps, npy, pyxrf, rules, tiff
+from enhancer.xrfmap import XRFMap
+
+
+@contextmanager
+def atomic_file(out_path):
+    """Yield a temp path beside out_path; on success it replaces out_path, on failure it goes."""
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        tmp.chmod(0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_folder(out_path):
+    """Same for a folder: built under a temp name, then swapped in (an old one is removed)."""
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o755)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            os.replace(out, old / "x")
+            os.replace(tmp, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_members(out_path, members, as_zip: bool) -> None:
+    """(name, bytes) pairs into a zip or a folder, atomically."""
+    if as_zip:
+        with atomic_file(out_path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, payload in members:
+                zf.writestr(name, payload)
+    else:
+        with atomic_folder(out_path) as tmp:
+            for name, payload in members:
+                (tmp / name).write_bytes(payload)
+
+
+def result_attrs(original: XRFMap, enhanced: XRFMap, provenance: dict) -> dict:
+    """What is stored beside enhanced maps: model, probe, scale, software version, date..."""
+    prov = {**enhanced.provenance, **(provenance or {})}
+    enhancement = prov.get("enhancement") if isinstance(prov.get("enhancement"), dict) else {}
+    fields = {**enhancement, **{k: v for k, v in prov.items() if k in ("model", "probe", "scale")}}
+    scale = enhanced.data.shape[-1] / original.data.shape[-1]
+    attrs = {
+        "software": "xrfweb enhancer",
+        "software_version": enhancer.__version__,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "scale": int(scale) if float(scale).is_integer() else float(scale),
+        "source_method": original.source.get("method") or "",
+    }
+    for key, value in fields.items():
+        if value is None:
+            continue
+        attrs[key] = value if isinstance(value, (str, int, float)) else json.dumps(value, default=str)
+    if enhanced.pixel_size_nm:
+        attrs["pixel_size_nm"] = np.asarray(enhanced.pixel_size_nm, dtype=np.float64)
+    attrs["provenance"] = json.dumps(prov, default=str)
+    return attrs
+
+
+def write_result(original: XRFMap, enhanced: XRFMap, out_path, provenance: dict | None = None) -> Path:
+    """Write enhanced maps in the layout of original.source_format; returns the path written."""
+    out = Path(out_path)
+    fmt = original.source_format
+    attrs = result_attrs(original, enhanced, provenance or {})
+    if fmt in ("maps-v10", "maps-v9", "pyxrf"):
+        src = Path(original.source.get("path", ""))
+        if not src.is_file():
+            raise UserError(f"the original file {src} is gone; the result cannot be written in its layout")
+        if out.resolve() == src.resolve():
+            raise UserError("the result would overwrite the original file; choose another name")
+        with atomic_file(out) as tmp:
+            shutil.copyfile(src, tmp)
+            with h5py.File(tmp, "r+") as f:
+                (pyxrf if fmt == "pyxrf" else maps).write(f, original, enhanced, attrs)
+    elif fmt == "tiff-set":
+        as_zip = original.source.get("container") == "zip"
+        write_members(out, tiff.write_set_members(original, enhanced, attrs), as_zip)
+    elif fmt == "tiff":
+        meta = {"elements": enhanced.elements, "units": enhanced.units, **attrs}
+        with atomic_file(out) as tmp:
+            tmp.write_bytes(tiff.tiff_bytes(enhanced.data, meta, enhanced.pixel_size_nm))
+    elif fmt == "npy":
+        data, meta = npy.npy_bytes_and_sidecar(original, enhanced, attrs)
+        with atomic_file(out) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, data, allow_pickle=False)
+        with atomic_file(out.with_name(out.name + ".json")) as tmp:
+            tmp.write_text(json.dumps(rules.jsonable(meta), indent=2))
+    elif fmt == "npz":
+        with atomic_file(out) as tmp, open(tmp, "wb") as fh:
+            npy.save_npz(fh, enhanced, rules.jsonable(attrs))
+    else:
+        raise UserError(f"cannot write results in the layout {fmt!r}; export them as TIFF, PNG or CSV")
+    return out
