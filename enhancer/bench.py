@@ -1,0 +1,137 @@
+"""`python -m enhancer bench`: the benchmark protocol's table (../shared/reference/benchmark-protocol.md).
+
+Cases A, B, C on a fixed held-out set of seeded phantoms of every kind (seeds no training
+command uses) and on the real HXN maps degraded by case B. Each row: the input (bicubic when
+S > 1), Wiener and Richardson-Lucy with the true probe and oracle-tuned parameters, the network.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import UserError, __version__
+from .baselines import rl_oracle, upsample, wiener_oracle
+from .bundle import load_bundle
+from .degrade import Degradation
+from .enhance import enhance
+from .metrics import frc_resolution_nm, psnr, ssim, totals_error
+from .phantoms import KINDS, phantom
+
+CASES = {  # case: (pixel nm, probe FWHM nm, scale, peak counts, shipped model)
+    "A": (50.0, 200.0, 1, 1000.0, "protocol-a"),
+    "B": (50.0, 200.0, 4, 1000.0, "protocol-b"),
+    "C": (50.0, 200.0, 1, 50.0, "protocol-c"),
+}
+HELD_OUT_SEED = 2_000_000  # training uses seeds below 10**6 * 2; see cli.cmd_train
+REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "hxn-fe-aggregate"
+
+
+def held_out_set(quick=False):
+    n, size = (1, 96) if quick else (2, 192)
+    return [(f"{k}-{i}", phantom(k, size, 3, seed=HELD_OUT_SEED + 10 * j + i))
+            for j, k in enumerate(KINDS) for i in range(n)]
+
+
+def real_maps():
+    """The real HXN maps as a truth on a 50 nm grid (their pixel is about 40-50 nm)."""
+    if not REAL_DATA.is_dir():
+        return []
+    from .formats import read_map
+
+    m = read_map(REAL_DATA, pixel_nm=50.0)
+    return [("hxn-real", m.data)]
+
+
+def score(est, truth, reference_input, pixel_nm):
+    return {"psnr": psnr(est, truth), "ssim": ssim(est, truth),
+            "frc_nm": frc_resolution_nm(est, truth, pixel_nm),
+            "totals_error": float(np.max(np.abs(totals_error(est, reference_input))))}
+
+
+def run_case(case, bundle, maps, seed=0):
+    pixel, fwhm, scale, counts, _ = CASES[case]
+    d = Degradation(fwhm, pixel, scale, counts)
+    probe = d.probe()
+    rows = {"input": [], "wiener": [], "rl_oracle": [], "network": []}
+    for i, (name, truth) in enumerate(maps):
+        h, w = (np.array(truth.shape[-2:]) // scale) * scale
+        truth = truth[:, :h, :w]
+        g = d.apply(truth, seed=seed + i)
+        estimates = {
+            "input": upsample(g, scale),
+            "wiener": wiener_oracle(g, probe, truth, scale)[0],
+            "rl_oracle": rl_oracle(g, probe, truth, scale)[0],
+            "network": enhance(g, bundle) if bundle else None,
+        }
+        for method, est in estimates.items():
+            if est is not None:
+                rows[method].append({"map": name, **score(est, truth, g, pixel)})
+    return {m: r for m, r in rows.items() if r}
+
+
+def summarise(rows):
+    keys = ("psnr", "ssim", "frc_nm", "totals_error")
+    out = {m: {k: float(np.mean([r[k] for r in rs])) for k in keys} for m, rs in rows.items()}
+    for m in out:
+        out[m]["totals_error"] = float(np.max([r["totals_error"] for r in rows[m]]))
+    return out
+
+
+def markdown(table) -> str:
+    lines = ["| case | set | method | PSNR dB | SSIM | FRC nm | max totals error |",
+             "|---|---|---|---|---|---|---|"]
+    for entry in table["results"]:
+        for method, s in entry["summary"].items():
+            lines.append(f"| {entry['case']} | {entry['set']} | {method} | {s['psnr']:.2f} | "
+                         f"{s['ssim']:.3f} | {s['frc_nm']:.0f} | {100 * s['totals_error']:.2f}% |")
+    return "\n".join(lines) + "\n"
+
+
+def figure(table, path):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    methods = ["input", "wiener", "rl_oracle", "network"]
+    labels = [f"{e['case']} {e['set']}" for e in table["results"]]
+    for m in methods:
+        fig.add_bar(name=m, x=labels, y=[e["summary"].get(m, {}).get("psnr") for e in table["results"]])
+    fig.update_layout(barmode="group", yaxis_title="PSNR (dB)", title="Enhancement benchmark")
+    fig.write_html(path, include_plotlyjs=True, full_html=True)
+
+
+def run_bench(args):
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    cases = [c for c in args.cases.upper() if c in CASES]
+    if not cases:
+        raise UserError("--cases takes letters from A, B, C")
+    models = dict(zip(cases, args.models)) if args.models else {c: CASES[c][4] for c in cases}
+    if args.speed:
+        from .speed import run_speed
+
+        return run_speed(args, [models[c] for c in cases])
+    held = held_out_set(args.quick)
+    table = {"software_version": __version__, "machine": f"{platform.processor() or platform.machine()}, "
+             f"{torch.get_num_threads()} threads, torch {torch.__version__}", "results": []}
+    t0 = time.time()
+    for case in cases:
+        bundle = load_bundle(models[case]) if models.get(case) else None
+        sets = [("held-out phantoms", held)] + ([("real HXN", real_maps())] if case == "B" else [])
+        for set_name, maps in sets:
+            if not maps:
+                continue
+            rows = run_case(case, bundle, maps)
+            table["results"].append({"case": case, "set": set_name, "model": models.get(case),
+                                     "summary": summarise(rows), "maps": rows})
+            print(markdown({"results": table["results"][-1:]}), flush=True)
+    table["seconds"] = time.time() - t0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.json").write_text(json.dumps(table, indent=2))
+    (out / "table.md").write_text(markdown(table))
+    figure(table, out / "figure.html")
+    print(markdown(table))

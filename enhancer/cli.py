@@ -1,0 +1,235 @@
+"""`python -m enhancer SUBCOMMAND ...`: the same science the web uses, for beamline scripts.
+
+Every error a user can cause ends as one line on stderr and exit code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import Cancelled, UserError
+
+EXIT_USER = 2
+
+
+def read(path, pixel_nm=None):
+    from .formats import read_map_safely
+
+    if not Path(path).exists():
+        raise UserError(f"{path}: no such file or folder")
+    return read_map_safely(path, pixel_nm=pixel_nm)
+
+
+def save_maps(path, xrfmap, original=None, provenance=None):
+    """Write maps: in the input's own layout when the output keeps its kind, else by suffix."""
+    from .formats import write_result
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if original is not None and original.source_format not in ("npy", "tiff", "array"):
+        return write_result(original, xrfmap, path, provenance or {})
+    if suffix == ".npy":
+        np.save(path, xrfmap.data)
+    elif suffix in (".tif", ".tiff"):
+        import tifffile
+
+        tifffile.imwrite(path, xrfmap.data, metadata={"axes": "QYX", "elements": xrfmap.elements})
+    else:
+        raise UserError(f"{path}: write .npy or .tif for this input (HDF5 inputs are written as HDF5)")
+    return path
+
+
+def cmd_info(args):
+    m = read(args.file, args.pixel_nm)
+    px = m.pixel_size_nm
+    print(json.dumps({
+        "format": m.source_format,
+        "elements": m.elements,
+        "shape": list(m.shape),
+        "pixel_size_nm": None if px is None else (px[0] if px[0] == px[1] else list(px)),
+        "scalers": sorted(m.scalers),
+        "extras": sorted(m.extras),
+        "units": m.units,
+    }))
+
+
+def _degradation(args, pixel_nm):
+    from .degrade import Degradation
+
+    if args.probe_fwhm_nm <= 0 or pixel_nm <= 0:
+        raise UserError("--probe-fwhm-nm and --pixel-nm must be positive")
+    if args.scale < 1:
+        raise UserError("--scale must be 1 or more")
+    return Degradation(args.probe_fwhm_nm, pixel_nm, args.scale, args.counts or None)
+
+
+def _pixel(m, given):
+    if given:
+        return float(given)
+    if m.pixel_size_nm is None:
+        raise UserError(f"the pixel size of {m.source.get('path', 'the map')} is unknown: give --pixel-nm")
+    return float(np.mean(m.pixel_size_nm))
+
+
+def cmd_degrade(args):
+    m = read(args.input, args.pixel_nm)
+    d = _degradation(args, _pixel(m, args.pixel_nm))
+    out = m.with_data(d.apply(m.data, seed=args.seed), pixel_size_nm=(d.step_nm, d.step_nm))
+    save_maps(args.output, out)
+
+
+def cmd_train(args):
+    from .phantoms import phantom
+    from .train import train
+
+    maps, names = [], []
+    pixel = args.pixel_nm
+    for f in args.highres:
+        m = read(f, args.pixel_nm)
+        pixel = pixel or _pixel(m, None)
+        maps.append(m.data)
+        names.append(Path(f).name)
+    for i in range(args.phantoms):
+        maps.append(phantom("mixed", args.phantom_size, 3, seed=args.seed * 100_000 + i))
+    if not maps:
+        raise UserError("give high-resolution maps to learn from, or --phantoms N")
+    if not pixel:
+        raise UserError("give --pixel-nm: the fine grid's pixel size in nm")
+    validation = [phantom(k, 128, 3, seed=10**6 + i) for i, k in enumerate(("cell", "particles", "texture"))]
+    summary = {"files": names, "phantoms": args.phantoms, "phantom_size": args.phantom_size}
+
+    def report(p):
+        print(json.dumps(p), flush=True)
+
+    bundle = train(maps, _degradation(args, pixel), args.out, minutes=args.minutes, steps=args.steps,
+                   blocks=args.blocks, filters=args.filters, device=args.device, seed=args.seed,
+                   validation=validation, source_summary=summary, progress=report,
+                   command="python -m enhancer " + shlex.join(sys.argv[1:]))
+    print(json.dumps({"model": str(bundle.path), **bundle.config.get("metrics", {})}))
+
+
+def cmd_enhance(args):
+    from .bundle import load_bundle
+    from .enhance import enhance_map
+
+    bundle = load_bundle(args.model)
+    m = read(args.input, args.pixel_nm)
+    result = enhance_map(m, bundle, pixel_nm=args.pixel_nm, device=args.device, ensemble=args.ensemble)
+    save_maps(args.output, result, original=m, provenance=result.provenance.get("enhancement"))
+    if args.ensemble > 1:
+        sigma = np.stack([result.extras[f"uncertainty:{el}"] for el in m.elements])
+        np.save(Path(args.output).with_suffix(".uncertainty.npy"), sigma)
+
+
+def cmd_evaluate(args):
+    from .baselines import upsample
+    from .metrics import frc_resolution_nm, psnr, ssim, totals_error
+
+    truth, est = read(args.truth, args.pixel_nm), read(args.enhanced, args.pixel_nm)
+    if truth.shape != est.shape:
+        raise UserError(f"truth {list(truth.shape)} and enhanced {list(est.shape)} differ in shape")
+    pixel = _pixel(truth, args.pixel_nm)
+    report = {"psnr": psnr(est.data, truth.data), "ssim": ssim(est.data, truth.data),
+              "frc_nm": frc_resolution_nm(est.data, truth.data, pixel)}
+    if args.input:
+        inp = read(args.input, None)
+        scale = truth.shape[-1] // inp.shape[-1]
+        up = upsample(inp.data, scale)
+        report["totals"] = totals_error(est.data, inp.data)
+        report["input"] = {"psnr": psnr(up, truth.data), "ssim": ssim(up, truth.data),
+                           "frc_nm": frc_resolution_nm(up, truth.data, pixel)}
+    else:
+        report["totals"] = totals_error(est.data, truth.data)
+    print(json.dumps(report))
+
+
+def cmd_bench(args):
+    from .bench import run_bench
+
+    run_bench(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m enhancer", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("info", help="what a map file holds, as JSON")
+    s.add_argument("file")
+    s.add_argument("--pixel-nm", type=float)
+    s.set_defaults(run=cmd_info)
+
+    def forward(s, fwhm_required=True):
+        s.add_argument("--probe-fwhm-nm", type=float, required=fwhm_required, help="probe FWHM in nm")
+        s.add_argument("--pixel-nm", type=float, help="fine pixel size in nm (read from the file when it says)")
+        s.add_argument("--scale", type=int, default=1, help="scan step in fine pixels (S)")
+        s.add_argument("--counts", type=float, default=1000.0, help="Poisson peak count (0: no noise)")
+        s.add_argument("--seed", type=int, default=0)
+
+    s = sub.add_parser("degrade", help="simulate a measurement: probe blur, step sampling, noise")
+    s.add_argument("input")
+    s.add_argument("output")
+    forward(s)
+    s.set_defaults(run=cmd_degrade)
+
+    s = sub.add_parser("train", help="train a model by simulated degradation of fine maps")
+    s.add_argument("highres", nargs="*", help="fine maps to learn from")
+    s.add_argument("--out", required=True, help="the model folder to write")
+    forward(s)
+    budget = s.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--minutes", type=float)
+    budget.add_argument("--steps", type=int)
+    s.add_argument("--blocks", type=int, default=8)
+    s.add_argument("--filters", type=int, default=32)
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--phantoms", type=int, default=0, help="also learn from N generated phantoms")
+    s.add_argument("--phantom-size", type=int, default=192)
+    s.set_defaults(run=cmd_train)
+
+    s = sub.add_parser("enhance", help="enhance every element of a map with a model")
+    s.add_argument("input")
+    s.add_argument("output")
+    s.add_argument("--model", required=True, help="a model folder or a shipped name (protocol-a, -b, -c)")
+    s.add_argument("--pixel-nm", type=float, help="the map's pixel (scan step) in nm")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--ensemble", type=int, default=1, help="average over N flips/rotations (1-8)")
+    s.set_defaults(run=cmd_enhance)
+
+    s = sub.add_parser("evaluate", help="PSNR, SSIM, FRC resolution and totals against a truth")
+    s.add_argument("--truth", required=True)
+    s.add_argument("--enhanced", required=True)
+    s.add_argument("--input", help="the degraded input, for its scores and the totals check")
+    s.add_argument("--pixel-nm", type=float, help="the truth's pixel in nm")
+    s.set_defaults(run=cmd_evaluate)
+
+    s = sub.add_parser("bench", help="the benchmark protocol's table for the shipped models")
+    s.add_argument("--out", default="bench-out", help="folder for table.json, table.md, figure")
+    s.add_argument("--models", nargs="*", help="models to bench (default: the shipped ones)")
+    s.add_argument("--cases", default="ABC", help="protocol cases to run, e.g. AB")
+    s.add_argument("--quick", action="store_true", help="a small held-out set, for a smoke run")
+    s.add_argument("--speed", action="store_true", help="measure inference speed and memory instead")
+    s.set_defaults(run=cmd_bench)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USER
+    except Cancelled as e:
+        print(f"stopped: {e}", file=sys.stderr)
+        return EXIT_USER
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
