@@ -32,7 +32,8 @@ from enhancer.xrfmap import XRFMap
 
 V10_ORDER = ("NNLS", "Fitted", "ROI")
 V9_ORDER = ("XRF_fits", "XRF_roi", "XRF_roi_plus")
-V9_TO_V10 = {"XRF_fits": "Fitted", "XRF_roi": "ROI", "XRF_roi_plus": "NNLS"}
+# XRF_roi_plus before XRF_roi: aliases are matched by prefix (XRF_roi_plus_Enhanced...)
+V9_TO_V10 = {"XRF_fits": "Fitted", "XRF_roi_plus": "NNLS", "XRF_roi": "ROI"}
 ENHANCED = "_Enhanced"
 
 
@@ -66,6 +67,10 @@ def v9_methods(f) -> list[str]:
             and (k in V9_ORDER or (k.endswith(ENHANCED) and k[: -len(ENHANCED)] in V9_ORDER))]
 
 
+def _match(wanted: str, available: list[str]) -> str | None:
+    return next((m for m in available if m.lower() == wanted.lower()), None)
+
+
 def _choose(method, available: list[str], default_order, aliases: dict, name: str) -> str:
     if not available:
         raise UserError(f"{name} holds no maps to read")
@@ -75,20 +80,20 @@ def _choose(method, available: list[str], default_order, aliases: dict, name: st
                 return m
         return sorted(available)[0]
     wanted = str(method)
-    for key, value in aliases.items():  # Fitted_Enhanced -> XRF_fits_Enhanced in v9 files
-        if wanted.lower().startswith(key.lower()):
+    for key, value in aliases.items():  # XRF_fits in a v10 file, Fitted_Enhanced in a v9 one
+        if wanted.lower().startswith(key.lower()) and not _match(wanted, available):
             wanted = value + wanted[len(key):]
             break
-    for m in available:
-        if m.lower() == wanted.lower():
-            return m
+    found = _match(wanted, available)
+    if found:
+        return found
     raise UserError(f"{name} has no {method!r} maps; it has: {', '.join(sorted(available))}")
 
 
 def read(f: h5py.File, path, fmt: str, method=None) -> XRFMap:
     name = Path(path).name
     if fmt == "maps-v10":
-        method = _choose(method, v10_methods(f), V10_ORDER, {v: k for k, v in V9_TO_V10.items()}, name)
+        method = _choose(method, v10_methods(f), V10_ORDER, V9_TO_V10, name)
         group = f"/MAPS/XRF_Analyzed/{method}"
         maps_path, names_path, units_path = (f"{group}/Counts_Per_Sec", f"{group}/Channel_Names",
                                              f"{group}/Channel_Units")

@@ -69,11 +69,10 @@ def _page_array(tif: tifffile.TiffFile, what: str) -> np.ndarray:
     series = tif.series
     if len(series) != 1:
         raise UserError(f"{what} holds {len(series)} images of different sizes; expected one map")
-    shape = tuple(d for d in series[0].shape if d != 1) or (1, 1)
     rules.check_numeric(series[0].dtype, what)
     rules.check_declared_size(series[0].shape, series[0].dtype, what)
-    if len(shape) == 3 and shape[-1] in (3, 4) and tif.pages[0].photometric in (2, 6):
-        raise UserError(f"{what} is a colour (RGB) image, not a map of numbers")
+    if int(tif.pages[0].photometric) in (2, 3, 6):  # RGB, palette, YCbCr
+        raise UserError(f"{what} is a colour image, not a map of numbers")
     try:
         return series[0].asarray()
     except Exception as exc:  # tifffile raises many kinds for a broken strip table
@@ -91,14 +90,20 @@ def _pixel_from(tif: tifffile.TiffFile, meta: dict):
             return rules.pixel_override(meta["pixel_size_nm"])
         except UserError:
             return None
+    # Resolution tags only when they say a length: ImageJ's unit (Fiji), or pixels per cm (as
+    # written here). The default (1, 1) per inch of most writers says nothing.
     page = tif.pages[0]
-    per_nm = {2: 2.54e7, 3: 1e7}.get(int(page.resolutionunit))  # inch, centimetre
-    if per_nm is None:
+    unit = str((tif.imagej_metadata or {}).get("unit", "")) if tif.is_imagej else ""
+    nm_per_unit = {"micron": 1e3, "um": 1e3, "µm": 1e3, "\\u00B5m": 1e3, "nm": 1.0, "mm": 1e6}.get(unit)
+    if nm_per_unit is None and int(page.resolutionunit) == 3:
+        nm_per_unit = 1e7
+    if nm_per_unit is None:
         return None
     xres, yres = page.get_resolution()
     if xres <= 0 or yres <= 0:
         return None
-    return (per_nm / yres, per_nm / xres)
+    pixel = (nm_per_unit / yres, nm_per_unit / xres)
+    return pixel if all(0.1 <= p <= 1e6 for p in pixel) else None
 
 
 def _open(source, what: str) -> tifffile.TiffFile:
@@ -189,7 +194,8 @@ def tiff_bytes(data: np.ndarray, meta: dict, pixel_size_nm) -> bytes:
         y_nm, x_nm = pixel_size_nm
         extra = {"resolution": (1e7 / x_nm, 1e7 / y_nm), "resolutionunit": "CENTIMETER"}
     buf = io.BytesIO()
-    tifffile.imwrite(buf, np.asarray(data, dtype=np.float32), metadata=rules.jsonable(meta), **extra)
+    tifffile.imwrite(buf, np.asarray(data, dtype=np.float32), photometric="minisblack",
+                     metadata=rules.jsonable(meta), **extra)
     return buf.getvalue()
 
 
