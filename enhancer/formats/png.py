@@ -2,7 +2,7 @@
 a colour bar with the values and units, and a scale bar when the pixel size is known.
 
 Display range: minimum to the 99.5th percentile, so that a few hot pixels do not turn the
-whole map dark; the top of the colour bar says so ("≥ value").
+whole map dark; the top of the colour bar says so (">= value").
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def nice_length_nm(width_nm: float) -> float:
 
 
 def _label_nm(nm: float) -> str:
-    return f"{nm / 1000:g} µm" if nm >= 1000 else f"{nm:g} nm"
+    return f"{nm / 1000:g} um" if nm >= 1000 else f"{nm:g} nm"  # the built-in font has no µ
 
 
 def render(plane: np.ndarray, title: str, units: str = "", pixel_size_nm=None) -> Image.Image:
@@ -74,7 +74,7 @@ def render(plane: np.ndarray, title: str, units: str = "", pixel_size_nm=None) -
     canvas.paste(Image.fromarray(np.repeat(ramp[:, None, :], BAR_W, axis=1), "RGB"), (bar_x, TITLE_H))
     draw.rectangle([bar_x, TITLE_H, bar_x + BAR_W - 1, TITLE_H + bar_h - 1], outline="black")
     tx = bar_x + BAR_W + 4
-    draw.text((tx, TITLE_H), f"≥ {hi:.3g}", fill="black", font=small)
+    draw.text((tx, TITLE_H), f">= {hi:.3g}", fill="black", font=small)
     draw.text((tx, TITLE_H + bar_h // 2 - 7), f"{(lo + hi) / 2:.3g}", fill="black", font=small)
     draw.text((tx, TITLE_H + bar_h - 30), f"{lo:.3g}", fill="black", font=small)
     if units:
