@@ -114,6 +114,12 @@ def dataset(f: h5py.File, path: str, what: str | None = None) -> h5py.Dataset:
     return obj
 
 
+def check_maps(ds: h5py.Dataset, what: str) -> None:
+    rules.check_map_shape(ds.shape, what)
+    rules.check_numeric(ds.dtype, what)
+    rules.check_declared_size(ds.shape, ds.dtype, what, ds.id.get_storage_size())
+
+
 def read_planes(ds: h5py.Dataset, indices: list[int], what: str) -> np.ndarray:
     """Planes ds[i] for i in indices as float32 (n, rows, cols); memory = what is returned."""
     rules.check_numeric(ds.dtype, what)

@@ -111,7 +111,7 @@ def read(f: h5py.File, path, fmt: str, method=None) -> XRFMap:
 
     ds = hdf5.dataset(f, maps_path)
     where = f"{name}:{maps_path}"
-    rules.check_map_shape(ds.shape, where)
+    hdf5.check_maps(ds, where)  # shape, numbers, size: before anything else is read
     names = hdf5.read_names(hdf5.dataset(f, names_path), f"{name}:{names_path}")
     rules.check_names(names, ds.shape[0], where)
     element_idx, extra_idx = rules.element_indices(names, where)

@@ -71,7 +71,7 @@ def read(f: h5py.File, path, method=None) -> XRFMap:
     maps_path, names_path = f"{det.name}/{method}", f"{det.name}/{method}_name"
     where = f"{name}:{maps_path}"
     ds = det[method]
-    rules.check_map_shape(ds.shape, where)
+    hdf5.check_maps(ds, where)  # shape, numbers, size: before anything else is read
     names = hdf5.read_names(det[method + "_name"], f"{name}:{names_path}")
     rules.check_names(names, ds.shape[0], where)
     element_idx, extra_idx = rules.element_indices(names, where)
