@@ -213,6 +213,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--quick", action="store_true", help="a small held-out set, for a smoke run")
     s.add_argument("--speed", action="store_true", help="measure inference speed and memory instead")
     s.set_defaults(run=cmd_bench)
+
+    from . import roi, trust  # trust maps and fine-scan suggestions wire their own subcommands
+
+    trust.add_parser(sub)
+    roi.add_parser(sub)
     return p
 
 
