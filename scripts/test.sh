@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `make test`: what the tests need (Redis, Debian's Chromium), then every test with pytest.
+# Uses DATABASE_URL when set (CI: PostgreSQL), else SQLite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+source scripts/redis.sh
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "Installing Debian's chromium for the browser tests..."
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+ensure_redis
+trap '[ -n "$REDIS_STARTED_PID" ] && kill "$REDIS_STARTED_PID" 2>/dev/null || true' EXIT
+
+# pytest exits 5 when it ran no test: that is a failure too, never a pass.
+unset DJANGO_SETTINGS_MODULE  # tests/conftest.py sets it after isolating the session
+.venv/bin/python -m pytest "$@"

@@ -1,0 +1,75 @@
+"""Settings come from the environment and fail loudly on bad values; production passes
+Django's deployment checks; Celery is configured for long GPU jobs."""
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def run_manage(*args, **env_changes):
+    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")}
+    env.update(env_changes)
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_check_is_clean_with_defaults():
+    result = run_manage("check")
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_settings_pass_the_deployment_checklist():
+    key = secrets.token_urlsafe(60)[:60]
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING",
+                        DEBUG="0", SECRET_KEY=key, ALLOWED_HOSTS="xrf.example.org")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"DEBUG": "0", "ALLOWED_HOSTS": "xrf.example.org"}, "SECRET_KEY must be set"),
+    ({"DEBUG": "maybe"}, "DEBUG='maybe'"),
+    ({"DEBUG": "0", "SECRET_KEY": "x" * 60}, "ALLOWED_HOSTS must be set"),
+    ({"XRFWEB_MAX_UPLOAD_MB": "lots"}, "XRFWEB_MAX_UPLOAD_MB='lots'"),
+    ({"XRFWEB_MAX_UPLOAD_MB": "0"}, "must be at least 1"),
+    ({"REDIS_URL": "localhost:6379"}, "REDIS_URL="),
+    ({"DATABASE_URL": "nosuchdb://x/y"}, "DATABASE_URL"),
+])
+def test_bad_environment_values_stop_start_up_with_a_message(env, message):
+    result = run_manage("check", **env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and message in result.stderr
+
+
+def test_celery_is_set_up_for_long_gpu_jobs():
+    from django.conf import settings
+
+    from xrfweb.celery import app
+
+    conf = app.conf
+    assert conf.task_serializer == "json" and conf.accept_content == ["json"]
+    assert conf.task_acks_late is True and conf.worker_prefetch_multiplier == 1
+    assert conf.task_time_limit is None and conf.task_soft_time_limit is None
+    # A message must not be handed to a second worker while the first may still run it.
+    longest_job_s = settings.XRFWEB_JOB_MAX_HOURS * 3600
+    assert conf.broker_transport_options["visibility_timeout"] > longest_job_s + 600
+    routes = conf.task_routes
+    assert routes["jobs.enhance_dataset"]["queue"] == settings.GPU_QUEUE
+    assert routes["jobs.train_model"]["queue"] == settings.GPU_QUEUE
+    assert routes["projects.parse_dataset"]["queue"] == settings.DEFAULT_QUEUE
+    assert settings.GPU_QUEUE.endswith("gpu") and settings.DEFAULT_QUEUE.endswith("default")
+
+
+def test_loading_the_tasks_never_imports_torch():
+    """The prefork parent imports the task modules; CUDA must stay untouched there."""
+    code = ("import django; django.setup(); import xrfweb.jobs.tasks, xrfweb.projects.tasks, sys; "
+            "print('torch' in sys.modules)")
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="xrfweb.settings")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

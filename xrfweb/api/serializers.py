@@ -1,0 +1,102 @@
+"""What the API (and the pages' live JSON) say about projects, datasets, models and jobs."""
+from rest_framework import serializers
+
+from xrfweb.jobs import results
+from xrfweb.jobs.models import Job
+from xrfweb.projects.models import Dataset, Project
+from xrfweb.registry.models import EnhancementModel
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    collaborators = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "owner", "collaborators", "created"]
+        read_only_fields = ["id", "created"]
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="original_name", read_only=True)
+    pixel_nm = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Dataset
+        fields = ["id", "project", "name", "status", "error", "elements", "shape",
+                  "pixel_size_nm", "pixel_nm", "scalers", "source_format", "units",
+                  "size_bytes", "created"]
+        read_only_fields = fields
+
+
+class DatasetUploadSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    pixel_nm = serializers.FloatField(required=False, allow_null=True,
+                                      help_text="scan step in nm, when the file does not say")
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    pixel_nm = serializers.FloatField(read_only=True, allow_null=True,
+                                      help_text="fine (output) pixel in nm")
+    scale = serializers.IntegerField(read_only=True)
+    scan_step_nm = serializers.FloatField(read_only=True, allow_null=True,
+                                          help_text="the input pixel the model expects")
+    probe_fwhm_nm = serializers.FloatField(read_only=True, allow_null=True)
+    elements = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = EnhancementModel
+        fields = ["id", "name", "status", "source", "pixel_nm", "scale", "scan_step_nm",
+                  "probe_fwhm_nm", "elements", "description", "config", "created"]
+        read_only_fields = fields
+
+
+class ModelUploadSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    weights = serializers.FileField(help_text="model.safetensors")
+    config = serializers.FileField(help_text="model.json")
+
+
+class TrainSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    datasets = serializers.ListField(child=serializers.IntegerField(), required=False,
+                                     default=list)
+    phantoms = serializers.IntegerField(required=False, default=0, min_value=0, max_value=64)
+    probe_fwhm_nm = serializers.FloatField()
+    pixel_nm = serializers.FloatField(help_text="fine (output) pixel in nm")
+    scale = serializers.IntegerField()
+    counts = serializers.FloatField()
+    steps = serializers.IntegerField(required=False, allow_null=True)
+    minutes = serializers.FloatField(required=False, allow_null=True)
+    probe_dataset = serializers.IntegerField(required=False, allow_null=True,
+                                             help_text="a dataset holding a measured probe")
+    blocks = serializers.IntegerField(required=False, default=8, help_text="network depth")
+    filters = serializers.IntegerField(required=False, default=32, help_text="network width")
+
+
+class JobSerializer(serializers.ModelSerializer):
+    queue_position = serializers.SerializerMethodField()
+    duration_s = serializers.SerializerMethodField()
+    results = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = ["id", "kind", "status", "progress", "message", "error", "queue_position",
+                  "worker", "created", "started", "finished", "duration_s", "project", "dataset",
+                  "model", "params", "cancel_requested", "results"]
+        read_only_fields = fields
+
+    def get_queue_position(self, job) -> int | None:
+        return job.queue_position()
+
+    def get_duration_s(self, job) -> float | None:
+        return job.duration_s()
+
+    def get_results(self, job) -> list[str]:
+        return results.available(job)
+
+
+class JobCreateSerializer(serializers.Serializer):
+    dataset = serializers.IntegerField()
+    model = serializers.IntegerField()
+    ensemble = serializers.IntegerField(required=False, default=1, min_value=1, max_value=8)

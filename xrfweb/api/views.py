@@ -1,0 +1,182 @@
+"""REST API v1. Token auth (`Authorization: Token <key>`); every id goes through xrfweb.access."""
+from django.utils import timezone
+from django.utils.crypto import get_random_string
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view, parser_classes
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from enhancer import UserError
+from xrfweb import access
+from xrfweb.api import serializers as s
+from xrfweb.jobs import results, services
+from xrfweb.jobs.runner import reap_stale_jobs
+from xrfweb.projects.models import Project
+from xrfweb.projects.services import keep_upload
+from xrfweb.registry import services as registry
+
+ERROR = extend_schema(responses={400: OpenApiTypes.OBJECT})
+
+
+def _valid(serializer_class, request):
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _refused(request):
+    """The upload handler stopped an oversize upload: 413 with the reason."""
+    reason = getattr(request._request, "upload_refused", None)
+    return Response({"error": reason}, status=413) if reason else None
+
+
+@extend_schema(methods=["GET"], responses=s.ProjectSerializer(many=True))
+@extend_schema(methods=["POST"], request=s.ProjectSerializer, responses={201: s.ProjectSerializer})
+@api_view(["GET", "POST"])
+def projects(request):
+    if request.method == "POST":
+        data = _valid(s.ProjectSerializer, request)
+        project = Project.objects.create(name=data["name"], owner=request.user)
+        return Response(s.ProjectSerializer(project).data, status=201)
+    queryset = access.projects_for_user(request.user).prefetch_related("collaborators")
+    return Response(s.ProjectSerializer(queryset.select_related("owner"), many=True).data)
+
+
+@extend_schema(responses=s.ProjectSerializer)
+@api_view(["GET"])
+def project_detail(request, project_id: int):
+    return Response(s.ProjectSerializer(access.get_project_for_user(request.user, project_id)).data)
+
+
+@extend_schema(methods=["GET"], responses=s.DatasetSerializer(many=True))
+@extend_schema(methods=["POST"], request={"multipart/form-data": s.DatasetUploadSerializer},
+               responses={201: s.DatasetSerializer, 413: OpenApiTypes.OBJECT})
+@api_view(["GET", "POST"])
+@parser_classes([MultiPartParser, FormParser])
+def project_datasets(request, project_id: int):
+    project = access.get_project_for_user(request.user, project_id)
+    if request.method == "GET":
+        return Response(s.DatasetSerializer(project.datasets.all(), many=True).data)
+    uploaded = request.FILES.get("file")  # parses (and streams) the body
+    refused = _refused(request)
+    if refused:
+        return refused
+    if uploaded is None:
+        raise UserError("send the map as a multipart field named 'file'")
+    dataset = keep_upload(request.user, project, uploaded, request.data.get("pixel_nm"))
+    return Response(s.DatasetSerializer(dataset).data, status=201)
+
+
+@extend_schema(responses=s.DatasetSerializer)
+@api_view(["GET"])
+def dataset_detail(request, dataset_id: int):
+    return Response(s.DatasetSerializer(access.get_dataset_for_user(request.user, dataset_id)).data)
+
+
+@extend_schema(responses=s.ModelSerializer(many=True))
+@api_view(["GET"])
+def models(request):
+    return Response(s.ModelSerializer(access.models_for_user(request.user), many=True).data)
+
+
+@extend_schema(responses=s.ModelSerializer)
+@api_view(["GET"])
+def model_detail(request, model_id: int):
+    return Response(s.ModelSerializer(access.get_model_for_user(request.user, model_id)).data)
+
+
+class StatusChange(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["draft", "approved", "retired"])
+
+
+@extend_schema(request=StatusChange, responses=s.ModelSerializer)
+@api_view(["POST"])
+def model_status(request, model_id: int):
+    access.require_staff(request.user)
+    model = access.get_model_for_user(request.user, model_id)
+    registry.set_status(model, _valid(StatusChange, request)["status"])
+    return Response(s.ModelSerializer(model).data)
+
+
+@extend_schema(request=s.TrainSerializer, responses={201: s.JobSerializer})
+@api_view(["POST"])
+@parser_classes([JSONParser, FormParser, MultiPartParser])
+def model_train(request):
+    access.require_staff(request.user)
+    data = _valid(s.TrainSerializer, request)
+    name = data.get("name") or (f"trained-{timezone.now():%Y%m%d-%H%M}-"
+                                f"{get_random_string(4).lower()}")
+    probe = data.get("probe_dataset")
+    job = services.start_training(
+        request.user, name=name,
+        datasets=[access.get_dataset_for_user(request.user, i) for i in data["datasets"]],
+        phantoms=data["phantoms"], probe_fwhm_nm=data["probe_fwhm_nm"],
+        pixel_nm=data["pixel_nm"], scale=data["scale"], counts=data["counts"],
+        steps=data.get("steps"), minutes=data.get("minutes"),
+        probe_dataset=access.get_dataset_for_user(request.user, probe) if probe else None,
+        blocks=data["blocks"], filters=data["filters"],
+    )
+    return Response(s.JobSerializer(job).data, status=201)
+
+
+@extend_schema(request={"multipart/form-data": s.ModelUploadSerializer},
+               responses={201: s.ModelSerializer})
+@api_view(["POST"])
+@parser_classes([MultiPartParser])
+def model_upload(request):
+    access.require_staff(request.user)
+    request.FILES  # parse (and stream) the body first: the upload handler may refuse it
+    refused = _refused(request)
+    if refused:
+        return refused
+    data = _valid(s.ModelUploadSerializer, request)
+    model = registry.add_uploaded_bundle(request.user, data["name"], data["weights"],
+                                         data["config"])
+    return Response(s.ModelSerializer(model).data, status=201)
+
+
+@extend_schema(methods=["GET"], responses=s.JobSerializer(many=True))
+@extend_schema(methods=["POST"], request=s.JobCreateSerializer, responses={201: s.JobSerializer})
+@api_view(["GET", "POST"])
+def jobs(request):
+    if request.method == "GET":
+        reap_stale_jobs()
+        queryset = access.jobs_for_user(request.user)[:200]
+        return Response(s.JobSerializer(queryset, many=True).data)
+    data = _valid(s.JobCreateSerializer, request)
+    dataset = access.get_dataset_for_user(request.user, data["dataset"])
+    model = access.get_model_for_user(request.user, data["model"])
+    job = services.start_enhancement(request.user, dataset, model, ensemble=data["ensemble"])
+    return Response(s.JobSerializer(job).data, status=201)
+
+
+@extend_schema(responses=s.JobSerializer)
+@api_view(["GET"])
+def job_detail(request, job_id: int):
+    reap_stale_jobs()
+    return Response(s.JobSerializer(access.get_job_for_user(request.user, job_id)).data)
+
+
+@extend_schema(request=None, responses=s.JobSerializer)
+@api_view(["POST"])
+def job_cancel(request, job_id: int):
+    job = services.request_cancel(access.get_job_for_user(request.user, job_id))
+    return Response(s.JobSerializer(job).data)
+
+
+@extend_schema(
+    parameters=[OpenApiParameter("format", str, enum=list(results.FORMATS), default="h5")],
+    responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 409: OpenApiTypes.OBJECT},
+)
+@api_view(["GET"])
+def job_result(request, job_id: int):
+    job = access.get_job_for_user(request.user, job_id)
+    fmt = request.query_params.get("format", "h5")
+    if fmt not in results.FORMATS:
+        raise UserError(f"format must be one of {', '.join(results.FORMATS)}")
+    try:
+        return results.result_response(job, fmt)
+    except results.ResultNotReady as e:
+        return Response({"error": str(e)}, status=status.HTTP_409_CONFLICT)

@@ -1,0 +1,107 @@
+"""Starting and cancelling jobs: the one place that creates Job rows and enqueues their tasks."""
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from enhancer import UserError
+from xrfweb.jobs.models import Job
+from xrfweb.projects.models import Dataset
+from xrfweb.registry.models import EnhancementModel
+
+MAX_TRAIN_MINUTES = 24 * 60
+MAX_TRAIN_STEPS = 1_000_000
+
+
+def _enqueue(job: Job) -> None:
+    # Import here: tasks pulls in the Celery task registry, which models must not need.
+    from xrfweb.jobs import tasks
+
+    task = tasks.enhance_dataset if job.kind == Job.Kind.ENHANCE else tasks.train_model
+    # After commit: the worker must find the row, and a rolled-back request enqueues nothing.
+    transaction.on_commit(lambda: task.delay(job.id))
+
+
+def fitting_problem(dataset: Dataset, model: EnhancementModel) -> str:
+    """Why this model cannot enhance this dataset, or "" when it fits."""
+    if dataset.status != Dataset.Status.READY:
+        return f"dataset {dataset} is {dataset.status}, not ready"
+    if model.status != EnhancementModel.Status.APPROVED:
+        return f"model {model} is {model.status}; only approved models run"
+    elements = model.elements
+    if elements != "any" and list(elements) != list(dataset.elements):
+        return f"model {model} is trained for {', '.join(elements)}; the map has " + ", ".join(
+            dataset.elements)
+    step, pixel = model.scan_step_nm, dataset.pixel_nm
+    if step and pixel and abs(pixel - step) > 0.1 * step:
+        return (f"the map's pixel is {pixel:g} nm but model {model} expects a {step:g} nm step")
+    return ""
+
+
+def start_enhancement(user, dataset: Dataset, model: EnhancementModel, *, ensemble: int = 1
+                      ) -> Job:
+    problem = fitting_problem(dataset, model)
+    if problem:
+        raise UserError(problem)
+    if not 1 <= ensemble <= 8:
+        raise UserError("ensemble takes 1 to 8")
+    with transaction.atomic():
+        job = Job.objects.create(
+            kind=Job.Kind.ENHANCE, created_by=user, project=dataset.project, dataset=dataset,
+            model=model, params={"ensemble": ensemble, "pixel_nm": dataset.pixel_nm},
+        )
+        _enqueue(job)
+    return job
+
+
+def start_training(user, *, name: str, datasets: list[Dataset], phantoms: int, probe_fwhm_nm: float,
+                   pixel_nm: float, scale: int, counts: float, steps: int | None = None,
+                   minutes: float | None = None, probe_dataset: Dataset | None = None,
+                   blocks: int = 8, filters: int = 32) -> Job:
+    """Train a model from ready datasets and/or generated phantoms (simulated degradation)."""
+    name = name.strip()
+    if not name or not slugify(name):
+        raise UserError("give the model a name with letters or digits")
+    if EnhancementModel.objects.filter(name=name).exists():
+        raise UserError(f"a model named {name!r} exists already")
+    if not datasets and phantoms <= 0:
+        raise UserError("choose at least one dataset or some phantoms to train on")
+    for d in datasets:
+        if d.status != Dataset.Status.READY:
+            raise UserError(f"dataset {d} is {d.status}, not ready")
+    if not (probe_fwhm_nm > 0 and pixel_nm > 0 and counts > 0):
+        raise UserError("probe FWHM, pixel size and counts must be positive")
+    if scale not in (1, 2, 3, 4):
+        raise UserError("scale must be 1, 2, 3 or 4")
+    if (steps is None) == (minutes is None):
+        raise UserError("give a budget: either steps or minutes")
+    if steps is not None and not 1 <= steps <= MAX_TRAIN_STEPS:
+        raise UserError(f"steps must be between 1 and {MAX_TRAIN_STEPS}")
+    if minutes is not None and not 0 < minutes <= MAX_TRAIN_MINUTES:
+        raise UserError(f"minutes must be between 0 and {MAX_TRAIN_MINUTES}")
+    if not (1 <= blocks <= 32 and 4 <= filters <= 128):
+        raise UserError("the network takes 1 to 32 blocks of 4 to 128 filters")
+    params = {
+        "name": name, "datasets": [d.id for d in datasets], "phantoms": phantoms,
+        "probe_fwhm_nm": probe_fwhm_nm, "pixel_nm": pixel_nm, "scale": scale, "counts": counts,
+        "steps": steps, "minutes": minutes,
+        "probe_dataset": probe_dataset.id if probe_dataset else None,
+        "blocks": blocks, "filters": filters,
+    }
+    with transaction.atomic():
+        job = Job.objects.create(kind=Job.Kind.TRAIN, created_by=user, params=params)
+        _enqueue(job)
+    return job
+
+
+def request_cancel(job: Job) -> Job:
+    """Ask a job to stop. A queued job is cancelled at once; a running one stops at its next
+    check (enhancer raises Cancelled between tiles or steps)."""
+    Job.objects.filter(id=job.id, status=Job.Status.QUEUED).update(
+        status=Job.Status.CANCELLED, cancel_requested=True, finished=timezone.now(),
+        message="cancelled before it started",
+    )
+    Job.objects.filter(id=job.id, status=Job.Status.RUNNING).update(
+        cancel_requested=True, message="cancelling"
+    )
+    job.refresh_from_db()
+    return job

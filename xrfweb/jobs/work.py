@@ -1,0 +1,115 @@
+"""What a job does, between claim and finish (runner.run): the calls into enhancer.
+
+Imported by the tasks but imports the science (torch) only inside the functions, in the
+worker's child process, so the prefork parent never touches CUDA.
+"""
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.db import transaction
+from django.utils.text import slugify
+
+from enhancer import Cancelled, UserError
+from xrfweb.jobs import results
+from xrfweb.jobs.models import Job
+from xrfweb.paths import models_dir, results_dir
+from xrfweb.projects.models import Dataset
+from xrfweb.registry.models import EnhancementModel
+
+
+def enhance(job: Job, reporter) -> None:
+    from enhancer.bundle import load_bundle
+    from enhancer.enhance import enhance_map
+    from enhancer.formats import read_map_safely
+
+    reporter.progress(0.0, "reading the map", force=True)
+    original = read_map_safely(job.dataset.path, pixel_nm=job.dataset.pixel_nm_given)
+    bundle = load_bundle(job.model.bundle_ref)
+    reporter.progress(0.02, "enhancing", force=True)
+    enhanced = enhance_map(
+        original, bundle, pixel_nm=job.params.get("pixel_nm"),
+        ensemble=int(job.params.get("ensemble", 1)),
+        progress=lambda f: reporter.progress(0.02 + 0.9 * f, "enhancing"),
+        cancel=reporter.cancelled,
+    )
+    reporter.progress(0.93, "writing the results", force=True)
+    write_results(job, original, enhanced)
+
+
+def write_results(job: Job, original, enhanced) -> None:
+    """Every download format, written in a temp folder that is renamed into place when complete."""
+    from enhancer.formats import export_csv, export_png, export_tiff, write_result
+
+    files = {fmt: name for fmt, (name, _, _) in results.FORMATS.items()}
+    tmp = Path(tempfile.mkdtemp(prefix=f".{job.id}-", dir=results_dir()))
+    try:
+        if original.source_format in results.HDF5_INPUTS:
+            write_result(original, enhanced, tmp / files["h5"])
+        if original.source_format == "tiff-set":  # same member names and metadata as the input
+            write_result(original, enhanced, tmp / files["tiff"])
+        else:
+            export_tiff(enhanced, tmp / files["tiff"])
+        export_png(enhanced, tmp / files["png"])
+        export_csv(enhanced, tmp / files["csv"])
+        final = job.result_dir
+        if final.exists():  # a rerun after a crash: the new, complete set replaces the old
+            shutil.rmtree(final)
+        tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def train(job: Job, reporter) -> None:
+    import numpy as np
+
+    from enhancer.degrade import Degradation, resample_probe
+    from enhancer.formats import read_map_safely
+    from enhancer.phantoms import phantom
+    from enhancer.train import train as train_network
+
+    p = job.params
+    reporter.progress(0.0, "preparing training data", force=True)
+    highres = []
+    for dataset in Dataset.objects.filter(id__in=p["datasets"]):
+        highres.append(read_map_safely(dataset.path, pixel_nm=dataset.pixel_nm_given).data)
+    for i in range(int(p.get("phantoms") or 0)):
+        highres.append(phantom("mixed", size=256, seed=i))
+    probe = None
+    if p.get("probe_dataset"):
+        probe_set = Dataset.objects.get(id=p["probe_dataset"])
+        if not probe_set.pixel_nm:
+            raise UserError("the measured probe file needs a pixel size")
+        measured = read_map_safely(probe_set.path, pixel_nm=probe_set.pixel_nm_given).data[0]
+        probe = resample_probe(np.asarray(measured), probe_set.pixel_nm, p["pixel_nm"])
+    degradation = Degradation(probe_fwhm_nm=p["probe_fwhm_nm"], pixel_nm=p["pixel_nm"],
+                              scale=int(p["scale"]), counts=p["counts"])
+    folder = f"{job.id}-{slugify(p['name'])}"
+    work_dir = models_dir() / f".{folder}.partial"  # kept across a redelivery: training resumes
+
+    def progress(report: dict) -> None:
+        reporter.progress(report.get("fraction", 0.0), f"training, step {report.get('step')}",
+                          curve={k: report.get(k) for k in ("step", "loss", "val_psnr", "val_ssim")})
+
+    try:
+        bundle = train_network(
+            highres, degradation, work_dir, steps=p.get("steps"), minutes=p.get("minutes"),
+            blocks=int(p.get("blocks", 8)), filters=int(p.get("filters", 32)),
+            progress=progress, cancel=reporter.cancelled, probe=probe,
+            source_summary={"datasets": p["datasets"], "phantoms": p.get("phantoms", 0)},
+        )
+    except Cancelled:
+        shutil.rmtree(work_dir, ignore_errors=True)  # no resume after a cancel
+        raise
+    (work_dir / "checkpoint.pt").unlink(missing_ok=True)  # a model needs only its bundle
+    final = models_dir() / folder
+    if final.exists():
+        shutil.rmtree(final)
+    work_dir.rename(final)
+    with transaction.atomic():
+        model = EnhancementModel.objects.create(
+            name=p["name"], status=EnhancementModel.Status.DRAFT,
+            source=EnhancementModel.Source.TRAINED, folder=folder, config=bundle.config,
+            created_by=job.created_by,
+        )
+        Job.objects.filter(id=job.id).update(model=model)

@@ -1,0 +1,59 @@
+"""`manage.py demo_setup`: a demo user, a staff user and a demo project holding the real HXN maps,
+parsed and ready to enhance. Idempotent; passwords are printed only when the accounts are made."""
+import secrets
+import zipfile
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from xrfweb.paths import new_name, uploads_dir
+from xrfweb.projects.models import Dataset, Project
+from xrfweb.projects.tasks import parse_dataset
+
+DEMO_DIR = Path(settings.BASE_DIR) / "demo" / "hxn-fe-aggregate"
+PROJECT_NAME = "Demo: HXN Fe aggregate"
+
+
+class Command(BaseCommand):
+    help = "Create the demo accounts and the demo project (idempotent)."
+
+    def handle(self, *args, **options):
+        users = {name: self.account(name, staff) for name, staff in (("demo", False),
+                                                                      ("staff", True))}
+        project, created = Project.objects.get_or_create(name=PROJECT_NAME,
+                                                         owner=users["demo"])
+        if created or not project.datasets.exists():
+            dataset = self.add_hxn_maps(project, users["demo"])
+            parse_dataset(dataset.id)  # here and now: the demo is ready when the server starts
+            dataset.refresh_from_db()
+            self.stdout.write(f"Demo project '{project}': {dataset.original_name} is "
+                              f"{dataset.status} {dataset.error}")
+
+    def account(self, username: str, staff: bool):
+        User = get_user_model()
+        user = User.objects.filter(username=username).first()
+        if user:
+            return user
+        password = secrets.token_urlsafe(12)
+        user = User.objects.create_user(username, f"{username}@example.org", password,
+                                        is_staff=staff, is_superuser=staff)
+        self.stdout.write(self.style.WARNING(
+            f"Created {'staff' if staff else 'demo'} account: {username} / {password} "
+            "(shown once; change it with `manage.py changepassword`)"))
+        return user
+
+    @transaction.atomic
+    def add_hxn_maps(self, project: Project, user) -> Dataset:
+        """The four TIFF maps as one zip, the way a user uploads a TIFF set."""
+        stored = new_name(".zip")
+        path = uploads_dir() / stored
+        with zipfile.ZipFile(path, "w") as z:
+            for tiff in sorted(DEMO_DIR.glob("*.tiff")):
+                z.write(tiff, tiff.name)
+        return Dataset.objects.create(
+            project=project, uploaded_by=user, original_name="hxn-fe-aggregate.zip",
+            stored_name=stored, kind="zip", size_bytes=path.stat().st_size,
+        )

@@ -1,0 +1,71 @@
+from django.conf import settings
+from django.db import models
+
+from xrfweb.paths import uploads_dir
+
+
+class Project(models.Model):
+    """One beamtime or proposal: its owner, collaborators and uploaded maps."""
+
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_projects"
+    )
+    collaborators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="shared_projects"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Dataset(models.Model):
+    """An uploaded map file. The row says whether it was understood (ready) or why not (rejected)."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded"
+        PARSING = "parsing"
+        READY = "ready"
+        REJECTED = "rejected"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="datasets")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    original_name = models.CharField(max_length=255)  # shown to people, never used as a path
+    stored_name = models.CharField(max_length=64, unique=True)  # generated, under DATA_DIR/uploads
+    kind = models.CharField(max_length=8)  # what the content is: hdf5, tiff, zip, npy
+    size_bytes = models.BigIntegerField()
+    pixel_nm_given = models.FloatField(null=True, blank=True)  # stated by the uploader
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPLOADED)
+    error = models.TextField(blank=True)
+    # What parsing found (enhancer.xrfmap.XRFMap):
+    source_format = models.CharField(max_length=20, blank=True)
+    elements = models.JSONField(default=list, blank=True)
+    shape = models.JSONField(null=True, blank=True)  # [elements, rows, cols]
+    pixel_size_nm = models.JSONField(null=True, blank=True)  # [y, x]
+    scalers = models.JSONField(default=list, blank=True)
+    units = models.CharField(max_length=40, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+    @property
+    def path(self):
+        return uploads_dir() / self.stored_name
+
+    @property
+    def pixel_nm(self) -> float | None:
+        """The scan step: what the uploader stated, else what the file says (the mean of y and x,
+        as enhancer.enhance.check_pixel_size takes it)."""
+        if self.pixel_nm_given:
+            return self.pixel_nm_given
+        if self.pixel_size_nm:
+            return (float(self.pixel_size_nm[0]) + float(self.pixel_size_nm[1])) / 2
+        return None

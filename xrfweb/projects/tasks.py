@@ -1,0 +1,49 @@
+"""parse_dataset: read an upload in a child process (enhancer.formats.read_map_safely) and record
+what it holds, or why it was refused. Runs on the default queue."""
+import logging
+
+from celery import shared_task
+from django.db import close_old_connections
+
+from enhancer import UserError
+from xrfweb.projects.models import Dataset
+
+log = logging.getLogger(__name__)
+S = Dataset.Status
+
+
+def describe(xrfmap) -> dict:
+    """The Dataset fields that record what a parsed map holds."""
+    return dict(
+        source_format=xrfmap.source_format,
+        elements=list(xrfmap.elements),
+        shape=list(xrfmap.shape),
+        pixel_size_nm=list(xrfmap.pixel_size_nm) if xrfmap.pixel_size_nm else None,
+        scalers=sorted(xrfmap.scalers),
+        units=(xrfmap.units or "")[:40],
+    )
+
+
+@shared_task(name="projects.parse_dataset")
+def parse_dataset(dataset_id: int) -> None:
+    close_old_connections()
+    # Claim: a second delivery of the same message finds it parsing or done and does nothing.
+    if not Dataset.objects.filter(id=dataset_id, status=S.UPLOADED).update(status=S.PARSING):
+        return
+    dataset = Dataset.objects.get(id=dataset_id)
+    from enhancer.formats import read_map_safely
+
+    try:
+        xrfmap = read_map_safely(dataset.path, pixel_nm=dataset.pixel_nm_given)
+    except UserError as e:
+        # The reader names the file it was given: our generated name. Say the user's instead.
+        message = str(e).replace(dataset.stored_name, dataset.original_name)
+        Dataset.objects.filter(id=dataset_id).update(status=S.REJECTED, error=message)
+        return
+    except Exception:
+        log.exception("dataset %s could not be parsed", dataset_id)
+        Dataset.objects.filter(id=dataset_id).update(
+            status=S.REJECTED, error="The file could not be read as an XRF map."
+        )
+        return
+    Dataset.objects.filter(id=dataset_id).update(status=S.READY, error="", **describe(xrfmap))

@@ -1,0 +1,100 @@
+"""Pages for projects and their datasets: list, create, collaborators, upload, download."""
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, HttpResponseForbidden, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from enhancer import UserError
+from xrfweb import access
+from xrfweb.projects.models import Project
+from xrfweb.projects.services import keep_upload
+from xrfweb.projects.uploads import max_upload_bytes
+
+
+def dataset_summary(dataset) -> dict:
+    """What parsing found, for the live table and the API."""
+    return {
+        "id": dataset.id, "name": dataset.original_name, "status": dataset.status,
+        "elements": dataset.elements, "shape": dataset.shape,
+        "pixel_size_nm": dataset.pixel_size_nm, "pixel_nm": dataset.pixel_nm,
+        "scalers": dataset.scalers, "source_format": dataset.source_format,
+        "size_bytes": dataset.size_bytes, "error": dataset.error,
+    }
+
+
+@login_required
+def home(request):
+    if request.method == "POST":
+        name = request.POST.get("name", "").strip()
+        if not name:
+            messages.error(request, "Give the project a name (the beamtime or proposal).")
+        else:
+            project = Project.objects.create(name=name[:200], owner=request.user)
+            return redirect("project", project.id)
+    projects = access.projects_for_user(request.user).select_related("owner")
+    return render(request, "projects/home.html", {"projects": projects})
+
+
+@login_required
+def project_detail(request, project_id: int):
+    project = access.get_project_for_user(request.user, project_id)
+    return render(request, "projects/project.html", {
+        "project": project,
+        "datasets": project.datasets.all(),
+        "jobs": project.jobs.select_related("dataset", "model")[:20],
+        "can_manage": access.can_manage_project(request.user, project),
+        "max_upload_bytes": max_upload_bytes(),
+    })
+
+
+@login_required
+def project_datasets_json(request, project_id: int):
+    project = access.get_project_for_user(request.user, project_id)
+    return JsonResponse({"datasets": [dataset_summary(d) for d in project.datasets.all()]})
+
+
+@login_required
+@require_POST
+def project_collaborators(request, project_id: int):
+    project = access.get_project_for_user(request.user, project_id)
+    if not access.can_manage_project(request.user, project):
+        return HttpResponseForbidden("Only the project's owner adds or removes collaborators.")
+    username = request.POST.get("username", "").strip()
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        messages.error(request, f"There is no user called {username!r}.")
+    elif request.POST.get("action") == "remove":
+        project.collaborators.remove(user)
+        messages.success(request, f"{user} no longer sees this project.")
+    elif user != project.owner:
+        project.collaborators.add(user)
+        messages.success(request, f"{user} now sees this project.")
+    return redirect("project", project.id)
+
+
+@login_required
+@require_POST
+def project_upload(request, project_id: int):
+    """The browser's XHR upload (with a progress bar). Answers JSON: the dataset, or an error."""
+    project = access.get_project_for_user(request.user, project_id)
+    uploaded = request.FILES.get("file")
+    refused = getattr(request, "upload_refused", None)  # set by the upload handler
+    if refused:
+        return JsonResponse({"error": refused}, status=413)
+    if uploaded is None:
+        return JsonResponse({"error": "choose a file to upload"}, status=400)
+    try:
+        dataset = keep_upload(request.user, project, uploaded, request.POST.get("pixel_nm"))
+    except UserError as e:
+        return JsonResponse({"error": str(e)}, status=400)
+    return JsonResponse(dataset_summary(dataset), status=201)
+
+
+@login_required
+def dataset_file(request, dataset_id: int):
+    """The original upload, to those who may see its project, under its original name."""
+    dataset = access.get_dataset_for_user(request.user, dataset_id)
+    return FileResponse(open(dataset.path, "rb"), as_attachment=True,
+                        filename=dataset.original_name)

@@ -1,0 +1,66 @@
+from django.conf import settings
+from django.db import models
+
+from xrfweb.paths import models_dir
+
+
+class EnhancementModel(models.Model):
+    """A trained network (an enhancer bundle) that jobs may use once staff approve it."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"  # trained or uploaded, not yet offered to users
+        APPROVED = "approved"  # offered for new jobs
+        RETIRED = "retired"  # hidden from new jobs, kept for the provenance of old results
+
+    class Source(models.TextChoices):
+        SHIPPED = "shipped"
+        TRAINED = "trained"
+        UPLOADED = "uploaded"
+
+    name = models.CharField(max_length=100, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    # Shipped bundles are found by name (enhancer.bundle); others live in DATA_DIR/models/<folder>.
+    folder = models.CharField(max_length=100)
+    config = models.JSONField(default=dict)  # the bundle's model.json
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "model"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def bundle_ref(self) -> str:
+        """What enhancer.bundle.load_bundle takes: a shipped name or a folder path."""
+        if self.source == self.Source.SHIPPED:
+            return self.folder
+        return str(models_dir() / self.folder)
+
+    @property
+    def pixel_nm(self) -> float | None:
+        """The fine (output) pixel in nm."""
+        return self.config.get("pixel_nm")
+
+    @property
+    def scale(self) -> int:
+        return int(self.config.get("scale") or 1)
+
+    @property
+    def scan_step_nm(self) -> float | None:
+        """The input pixel this model expects: the fine pixel times the scale."""
+        return self.pixel_nm * self.scale if self.pixel_nm else None
+
+    @property
+    def probe_fwhm_nm(self) -> float | None:
+        return (self.config.get("degradation") or {}).get("probe_fwhm_nm")
+
+    @property
+    def elements(self):
+        return self.config.get("elements", "any")

@@ -1,0 +1,113 @@
+"""Model pages: everyone sees the models they may use; staff train, upload, approve, retire."""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from enhancer import UserError
+from xrfweb import access
+from xrfweb.jobs import services as job_services
+from xrfweb.jobs.models import Job
+from xrfweb.projects.models import Dataset
+from xrfweb.registry import services
+
+
+@login_required
+def model_list(request):
+    models = access.models_for_user(request.user)
+    training = Job.objects.none()
+    if request.user.is_staff:
+        training = Job.objects.filter(kind=Job.Kind.TRAIN).select_related("model")[:20]
+    return render(request, "registry/list.html", {"models": models, "training": training})
+
+
+@login_required
+@require_POST
+def model_status(request, model_id: int):
+    access.require_staff(request.user)
+    model = access.get_model_for_user(request.user, model_id)
+    try:
+        services.set_status(model, request.POST.get("status", ""))
+        messages.success(request, f"Model {model} is now {model.status}.")
+    except UserError as e:
+        messages.error(request, str(e))
+    return redirect("model-list")
+
+
+def _number(post, key, cast=float, required=True):
+    raw = post.get(key, "").strip()
+    if not raw:
+        if required:
+            raise UserError(f"{key.replace('_', ' ')} is required")
+        return None
+    try:
+        return cast(raw)
+    except ValueError:
+        raise UserError(f"{key.replace('_', ' ')}: {raw!r} is not a number") from None
+
+
+@login_required
+def model_train(request):
+    access.require_staff(request.user)
+    datasets = Dataset.objects.filter(status=Dataset.Status.READY).select_related("project")
+    if request.method == "POST":
+        post = request.POST
+        try:
+            chosen = [access.get_dataset_for_user(request.user, i)
+                      for i in post.getlist("datasets")]
+            probe_id = post.get("probe_dataset") or None
+            job = job_services.start_training(
+                request.user, name=post.get("name", ""), datasets=chosen,
+                phantoms=_number(post, "phantoms", int, required=False) or 0,
+                probe_fwhm_nm=_number(post, "probe_fwhm_nm"), pixel_nm=_number(post, "pixel_nm"),
+                scale=_number(post, "scale", int), counts=_number(post, "counts"),
+                steps=_number(post, "steps", int, required=False),
+                minutes=_number(post, "minutes", required=False),
+                probe_dataset=access.get_dataset_for_user(request.user, probe_id) if probe_id
+                else None,
+            )
+        except UserError as e:
+            messages.error(request, f"Not started: {e}")
+        else:
+            messages.success(request, f"Training job {job.id} queued.")
+            return redirect("model-training", job.id)
+    return render(request, "registry/train.html", {"datasets": datasets, "form": request.POST})
+
+
+@login_required
+def model_training(request, job_id: int):
+    """Live curves of one training job."""
+    access.require_staff(request.user)
+    job = access.get_job_for_user(request.user, job_id)
+    return render(request, "registry/training.html", {"job": job})
+
+
+@login_required
+def model_upload(request):
+    access.require_staff(request.user)
+    if request.method == "POST":
+        try:
+            model = services.add_uploaded_bundle(
+                request.user, request.POST.get("name", ""), request.FILES.get("weights"),
+                request.FILES.get("config"),
+            )
+        except UserError as e:
+            messages.error(request, f"Not added: {e}")
+        else:
+            messages.success(request, f"Model {model} added as a draft; approve it to offer it.")
+            return redirect("model-list")
+    return render(request, "registry/upload.html")
+
+
+@login_required
+def model_compare(request):
+    """Side by side: configuration, metrics and training curves of the chosen models."""
+    ids = [i for i in request.GET.getlist("ids") if i.isdigit()]
+    models = [access.get_model_for_user(request.user, i) for i in ids]
+    curves = {m.name: services.training_curves(m) for m in models}
+    return render(request, "registry/compare.html", {
+        "models": models, "curves": curves,
+        "all_models": access.models_for_user(request.user),
+    })
+
+
