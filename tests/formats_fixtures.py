@@ -133,7 +133,7 @@ PYXRF_EXTRAS = ["compton", "elastic", "snip_bkg", "r_factor", "sel_cnt", "total_
 PYXRF_SCALERS = ["i0", "i0_time", "time"]
 
 
-def write_pyxrf(path, elements=("Fe_K", "Zn_K", "Au_M"), rows=10, cols=12, pixel_um=(0.5, 0.25)):
+def write_pyxrf(path, elements=("Fe_K", "Zn_K", "Au_M"), rows=10, cols=12, pixel_um=(0.3, 0.15)):
     """A PyXRF file; returns {"xrf_fit": maps, "xrf_roi": maps, "scalers": (rows, cols, P)}."""
     fit = element_maps(len(elements), rows, cols, seed=5)
     roi = element_maps(len(elements), rows, cols, seed=6)

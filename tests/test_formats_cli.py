@@ -49,7 +49,7 @@ def test_info_on_good_files(tmp_path):
         "v10.h5": ("maps-v10", ["Fe", "Zn", "Ca_K", "Pt_L"], [4, 12, 16], (100.0, 50.0)),
         "v10_2d.h50": ("maps-v10", ["Fe", "Zn", "Ca_K", "Pt_L"], [4, 12, 16], (50.0, 50.0)),
         "v9.h5": ("maps-v9", ["Fe", "Zn", "Cu"], [3, 10, 14], (200.0, 200.0)),
-        "pyxrf.h5": ("pyxrf", ["Fe_K", "Zn_K", "Au_M"], [3, 10, 12], (500.0, 250.0)),
+        "pyxrf.h5": ("pyxrf", ["Fe_K", "Zn_K", "Au_M"], [3, 10, 12], (300.0, 150.0)),
         "hxn.zip": ("tiff-set", HXN_ELEMENTS, [4, 160, 160], None),
         "stack.npy": ("npy", ["map_1", "map_2", "map_3", "map_4"], [4, 160, 160], None),
     }

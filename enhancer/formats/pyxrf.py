@@ -113,8 +113,9 @@ def _positions(f, shape2d, name):
         names = hdf5.read_names(labels, f"{name}:/xrfmap/positions/name")
         if "x_pos" in names and "y_pos" in names:
             order = [names.index("x_pos"), names.index("y_pos")]
-    planes = hdf5.read_planes(pos, order, f"{name}:/xrfmap/positions/pos").astype(np.float64)
-    return planes[0], planes[1]
+    # float64: stage positions near 1000 um lose the step's precision in float32
+    planes = hdf5.read_array(pos, f"{name}:/xrfmap/positions/pos")
+    return planes[order[0]], planes[order[1]]
 
 
 def _scalers(f, shape2d, name) -> dict:
