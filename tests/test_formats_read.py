@@ -105,6 +105,17 @@ def test_pyxrf(tmp_path):
     np.testing.assert_array_equal(read_map(path, method="ROI").data, written["xrf_roi"])
 
 
+def test_pyxrf_spectra_are_never_read(tmp_path):
+    path = tmp_path / "scan.h5"
+    written = write_pyxrf(path)
+    import h5py
+
+    with h5py.File(path, "r+") as f:  # 2000 x 2000 x 4096 float32 spectra, declared only
+        del f["xrfmap/detsum/counts"]
+        f.create_dataset("xrfmap/detsum/counts", shape=(2000, 2000, 4096), dtype="f4", chunks=(1, 1, 4096))
+    np.testing.assert_array_equal(read_map(path).data, written["xrf_fit"])
+
+
 def test_normalisation_follows_pyxrf_zero_rule(tmp_path):
     path = tmp_path / "scan.h5"
     written = write_pyxrf(path)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from contextlib import ExitStack
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -115,41 +116,40 @@ def _open(source, what: str) -> tifffile.TiffFile:
 
 def read_set(path: Path) -> XRFMap:
     """A folder or zip of single-map TIFFs, one per element."""
-    if path.is_dir():
-        members = folder_members(path)
-        stems = [p.stem for p in members]
-        labels = [p.name for p in members]
-        opener = lambda i: members[i]  # noqa: E731
-        container = "folder"
-    else:
-        zf = zipfile.ZipFile(path)
-        members = zip_members(zf, path.name)
-        stems = [PurePosixPath(i.filename).stem for i in members]
-        labels = [i.filename for i in members]
-        opener = lambda i: io.BytesIO(zf.read(members[i]))  # noqa: E731
-        container = "zip"
-    if not members:
-        raise UserError(f"{path.name} holds no TIFF maps")
-    names = _names_for(stems)
-    data, pixel, units = None, None, ""
-    for i, label in enumerate(labels):
-        what = f"{path.name}:{label}"
-        with _open(opener(i), what) as tif:
-            plane = _page_array(tif, what)
-            if plane.ndim != 2:
-                raise UserError(f"{what} holds {plane.shape} values; a TIFF set has one 2-D map per file")
-            if data is None:
-                rules.check_map_shape((len(labels),) + plane.shape, path.name)
-                rules.check_declared_size((len(labels),) + plane.shape, np.float32, path.name)
-                data = np.empty((len(labels),) + plane.shape, dtype=np.float32)
-                meta = _metadata(tif)
-                pixel, units = _pixel_from(tif, meta), str(meta.get("units", ""))
-            elif plane.shape != data.shape[1:]:
-                raise UserError(f"{what} is {plane.shape[0]} x {plane.shape[1]} pixels but "
-                                f"{labels[0]} is {data.shape[1]} x {data.shape[2]}; a set needs one size")
-            data[i] = plane
-    if container == "zip":
-        zf.close()
+    with ExitStack() as stack:  # the zip stays open while its members are read
+        if path.is_dir():
+            members = folder_members(path)
+            stems = [p.stem for p in members]
+            labels = [p.name for p in members]
+            opener = lambda i: members[i]  # noqa: E731
+            container = "folder"
+        else:
+            zf = stack.enter_context(zipfile.ZipFile(path))
+            members = zip_members(zf, path.name)
+            stems = [PurePosixPath(i.filename).stem for i in members]
+            labels = [i.filename for i in members]
+            opener = lambda i: io.BytesIO(zf.read(members[i]))  # noqa: E731
+            container = "zip"
+        if not members:
+            raise UserError(f"{path.name} holds no TIFF maps")
+        names = _names_for(stems)
+        data, pixel, units = None, None, ""
+        for i, label in enumerate(labels):
+            what = f"{path.name}:{label}"
+            with _open(opener(i), what) as tif:
+                plane = _page_array(tif, what)
+                if plane.ndim != 2:
+                    raise UserError(f"{what} holds {plane.shape} values; a TIFF set has one 2-D map per file")
+                if data is None:
+                    rules.check_map_shape((len(labels),) + plane.shape, path.name)
+                    rules.check_declared_size((len(labels),) + plane.shape, np.float32, path.name)
+                    data = np.empty((len(labels),) + plane.shape, dtype=np.float32)
+                    meta = _metadata(tif)
+                    pixel, units = _pixel_from(tif, meta), str(meta.get("units", ""))
+                elif plane.shape != data.shape[1:]:
+                    raise UserError(f"{what} is {plane.shape[0]} x {plane.shape[1]} pixels but "
+                                    f"{labels[0]} is {data.shape[1]} x {data.shape[2]}; a set needs one size")
+                data[i] = plane
     repairs = rules.repair(data, names, path.name)
     return XRFMap(
         elements=names, data=data, pixel_size_nm=pixel, units=units, source_format="tiff-set",
