@@ -38,7 +38,8 @@ def element_maps(count: int, rows: int = 12, cols: int = 16, seed: int = 0) -> n
     out = np.empty((count, rows, cols), dtype=np.float32)
     for i in range(count):
         cy, cx = rng.uniform(2, rows - 2), rng.uniform(2, cols - 2)
-        out[i] = 100 * (i + 1) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 8) + rng.uniform(0, 5, (rows, cols))
+        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 8)
+        out[i] = 100 * (i + 1) * blob + rng.uniform(0, 5, (rows, cols))
     return out
 
 
@@ -86,7 +87,8 @@ def write_maps_v10(path, elements=("Fe", "Zn", "Ca_K", "Pt_L"), rows=12, cols=16
                                  chunks=(1, rows, cols), compression="gzip", compression_opts=7)
             names = list(elements) + EXTRAS
             group.create_dataset("Channel_Names", data=c_names(names))
-            group.create_dataset("Channel_Units", data=c_names(["cts/s"] * len(elements) + [""] + ["cts/s"] * 3))
+            units = ["cts/s"] * len(elements) + [""] + ["cts/s"] * 3  # Num_Iter has no unit
+            group.create_dataset("Channel_Units", data=c_names(units))
             written[method] = data
         maps.create_dataset("Scalers/Values", data=scaler_values(len(SCALERS), rows, cols))
         maps.create_dataset("Scalers/Names", data=fortran_names(SCALERS))

@@ -107,7 +107,7 @@ def check_storage(ds: h5py.Dataset, name: str) -> None:
                             "that this reader does not have")
 
 
-def dataset(f: h5py.File, path: str, what: str | None = None) -> h5py.Dataset:
+def dataset(f: h5py.File, path: str) -> h5py.Dataset:
     obj = f.get(path)
     if not isinstance(obj, h5py.Dataset):
         raise UserError(f"{Path(f.filename).name} has no dataset {path}")

@@ -94,6 +94,9 @@ def explain_exit(name: str, rc: int, stderr_tail: str, timeout_s: float, memory_
 
 def read_map_safely(path, *, timeout_s=120, memory_mb=4096, **kwargs) -> XRFMap:
     """read_map in a child process limited to memory_mb of address space and timeout_s."""
+    unknown = set(kwargs) - {"method", "pixel_nm", "normalize"}
+    if unknown:  # a caller's mistake, not the file's: fail here, not as a message about the file
+        raise TypeError(f"read_map_safely got unexpected arguments: {sorted(unknown)}")
     path = Path(path).absolute()
     name = path.name
     with tempfile.TemporaryDirectory(prefix="xrfweb-read-") as tmp:
