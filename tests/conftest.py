@@ -41,6 +41,7 @@ def pytest_configure(config):
     from django.conf import settings
 
     db = settings.DATABASES["default"]  # loads the settings now, with the values above
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast personas
     if db["ENGINE"].endswith("sqlite3"):
         # A file, not memory: the worker process must open the same test database.
         db["TEST"] = {"NAME": str(Path(os.environ["XRFWEB_DATA_DIR"]) / "test-db.sqlite3")}
@@ -216,3 +217,34 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         worker = start_worker()
     yield worker
     stop_worker(worker)  # before the test database is dropped: it holds connections to it
+
+
+# --- rows the web tests build directly (no worker involved) ---
+
+def make_dataset(project, user, *, status="ready", content=b"\x89HDF\r\n\x1a\n" + bytes(100),
+                 name="scan.h5", elements=("Fe", "Zn"), shape=(2, 8, 8), pixel_nm=50.0):
+    """A stored upload as the parser leaves it (status ready by default)."""
+    from xrfweb.paths import new_name, uploads_dir
+    from xrfweb.projects.models import Dataset
+
+    stored = new_name(".h5")
+    (uploads_dir() / stored).write_bytes(content)
+    return Dataset.objects.create(
+        project=project, uploaded_by=user, original_name=name, stored_name=stored, kind="hdf5",
+        size_bytes=len(content), status=status, elements=list(elements), shape=list(shape),
+        pixel_size_nm=[pixel_nm, pixel_nm], source_format="maps-v10",
+    )
+
+
+def make_finished_job(dataset, model, user, formats=("tiff", "png")):
+    """A succeeded enhancement whose result folder holds the given download files."""
+    from xrfweb.jobs.models import Job
+    from xrfweb.jobs.results import FORMATS
+
+    job = Job.objects.create(kind="enhance", status="succeeded", progress=1.0, created_by=user,
+                             project=dataset.project, dataset=dataset, model=model)
+    shutil.rmtree(job.result_dir, ignore_errors=True)  # ids repeat after a test's rollback
+    job.result_dir.mkdir(parents=True)
+    for fmt in formats:
+        (job.result_dir / FORMATS[fmt][0]).write_bytes(f"{fmt} result".encode())
+    return job

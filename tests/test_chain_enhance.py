@@ -72,3 +72,61 @@ def test_a_second_delivery_of_a_job_does_nothing(celery_worker_process, alice):
                     "the worker to handle the delivery")
     job.refresh_from_db()
     assert job.status == "succeeded" and job.worker == "" and job.started is None
+
+
+def test_a_maps_file_comes_back_in_its_own_layout(celery_worker_process, alice, tmp_path):
+    from tests.formats_fixtures import write_maps_v10
+
+    worker = celery_worker_process
+    project = Project.objects.create(name="2-ID-E", owner=alice)
+    model = make_tiny_model("maps-model", pixel_nm=25.0, scale=2)
+    path = tmp_path / "2xfm_0042.h5"
+    written = write_maps_v10(path, elements=("Fe", "Zn"), rows=24, cols=32,
+                             pixel_um=(0.05, 0.05))["Fitted"]
+    api = api_client(alice)
+    with open(path, "rb") as f:
+        response = api.post(f"/api/v1/projects/{project.id}/datasets/", {"file": f},
+                            format="multipart")
+    dataset = wait_status(worker, api, f"/api/v1/datasets/{response.json()['id']}/",
+                          {"ready", "rejected"})
+    assert dataset["status"] == "ready", dataset["error"]
+    assert dataset["source_format"] == "maps-v10" and dataset["elements"] == ["Fe", "Zn"]
+    assert dataset["pixel_size_nm"] == pytest.approx([50.0, 50.0])
+    assert len(dataset["scalers"]) == 4
+
+    response = api.post("/api/v1/jobs/", {"dataset": dataset["id"], "model": model.id},
+                        format="json")
+    job = wait_status(worker, api, f"/api/v1/jobs/{response.json()['id']}/",
+                      {"succeeded", "failed", "cancelled"})
+    assert job["status"] == "succeeded", job["error"]
+    assert set(job["results"]) == {"h5", "tiff", "png", "csv"}
+
+    response = api.get(f"/api/v1/jobs/{job['id']}/result/?format=h5")
+    download = tmp_path / "enhanced.h5"
+    download.write_bytes(b"".join(response.streaming_content))
+    # Enhanced maps sit beside the originals, which are kept as they were.
+    assert read_map(download).shape == (2, 24, 32)
+    enhanced = read_map(download, method="Fitted_Enhanced")
+    assert enhanced.source_format == "maps-v10"
+    assert enhanced.shape == (2, 48, 64)
+    # The network starts as the identity: the enhanced maps keep each element's total counts.
+    assert enhanced.data.sum(axis=(1, 2)) == pytest.approx(4 * written.sum(axis=(1, 2)), rel=1e-3)
+    for fmt, magic in (("png", b"\x89PNG"), ("csv", b"row,col")):
+        body = b"".join(api.get(f"/api/v1/jobs/{job['id']}/result/?format={fmt}")
+                        .streaming_content)
+        assert body.startswith(magic), fmt
+
+
+def test_a_damaged_upload_is_rejected_in_words(celery_worker_process, alice, tmp_path):
+    project = Project.objects.create(name="broken", owner=alice)
+    api = api_client(alice)
+    broken = b"\x89HDF\r\n\x1a\n" + b"not really hdf5" * 100
+    import io
+
+    response = api.post(f"/api/v1/projects/{project.id}/datasets/",
+                        {"file": io.BytesIO(broken)}, format="multipart")
+    dataset = wait_status(celery_worker_process, api,
+                          f"/api/v1/datasets/{response.json()['id']}/", {"ready", "rejected"})
+    assert dataset["status"] == "rejected"
+    assert dataset["error"] and "Traceback" not in dataset["error"]
+    assert ".h5" not in dataset["error"] or dataset["name"] in dataset["error"]
