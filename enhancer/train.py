@@ -127,7 +127,7 @@ def autocast(device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast)
 
 
-def _lr(base: float, fraction: float, step: int, warmup: int = 200) -> float:
+def _lr(base: float, fraction: float, step: int, warmup: int) -> float:
     warm = min(1.0, (step + 1) / warmup)
     return base * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, fraction))))
 
@@ -186,13 +186,14 @@ def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=Non
                     "state": json.dumps(state)}, tmp)
         tmp.replace(ckpt)
 
+    warmup = min(200, max(1, steps // 20)) if steps else 200
     best = None
     losses = []
     while fraction() < 1.0:
         t0 = time.monotonic()
         net.train()
         for g in opt.param_groups:
-            g["lr"] = _lr(lr, fraction(), state["step"])
+            g["lr"] = _lr(lr, fraction(), state["step"], warmup)
         x, y = sampler.batch(batch_size)
         x, y = x.to(dev), y.to(dev)
         with autocast(dev):

@@ -1,0 +1,114 @@
+"""`python -m enhancer`: the interface contract beamline scripts rely on."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from enhancer.bundle import save_bundle
+from enhancer.formats import read_map
+from enhancer.phantoms import phantom
+from tests.formats_fixtures import write_maps_v10
+from tests.test_enhance import random_bundle
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args, cwd=None):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "enhancer", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=300)
+
+
+@pytest.fixture
+def model_a(tmp_path):
+    b = random_bundle(scale=1)
+    return save_bundle(tmp_path / "model-a", b.network, b.config)
+
+
+@pytest.mark.parametrize("sub", ["info", "degrade", "train", "enhance", "evaluate", "bench"])
+def test_every_subcommand_has_help(sub):
+    r = cli(sub, "--help")
+    assert r.returncode == 0 and "usage:" in r.stdout
+
+
+def test_info_degrade_enhance_evaluate_on_npy(tmp_path, model_a):
+    truth = tmp_path / "truth.npy"
+    np.save(truth, phantom("cell", 64, 2, seed=1))
+    info = json.loads(cli("info", truth, "--pixel-nm", 50).stdout)
+    assert info["shape"] == [2, 64, 64] and info["pixel_size_nm"] == 50.0
+
+    r = cli("degrade", truth, tmp_path / "low.npy", "--probe-fwhm-nm", 200, "--pixel-nm", 50, "--seed", 3)
+    assert r.returncode == 0, r.stderr
+    low = np.load(tmp_path / "low.npy")
+    assert low.shape == (2, 64, 64) and not np.array_equal(low, np.load(truth))
+
+    r = cli("enhance", tmp_path / "low.npy", tmp_path / "out.npy", "--model", model_a, "--pixel-nm", 50,
+            "--ensemble", 2)
+    assert r.returncode == 0, r.stderr
+    assert np.load(tmp_path / "out.npy").shape == (2, 64, 64)
+    assert np.load(tmp_path / "out.uncertainty.npy").shape == (2, 64, 64)
+
+    r = cli("evaluate", "--truth", truth, "--enhanced", tmp_path / "out.npy", "--input", tmp_path / "low.npy",
+            "--pixel-nm", 50)
+    report = json.loads(r.stdout)
+    assert {"psnr", "ssim", "frc_nm", "totals"} <= set(report)
+    assert max(abs(t) for t in report["totals"]) < 0.01
+
+
+def test_degrade_with_scale_shrinks_the_map_and_enhance_restores_it(tmp_path):
+    np.save(tmp_path / "truth.npy", phantom("particles", 64, 1, seed=2)[0])
+    assert cli("degrade", tmp_path / "truth.npy", tmp_path / "low.tif", "--probe-fwhm-nm", 200,
+               "--pixel-nm", 50, "--scale", 4).returncode == 0
+    assert json.loads(cli("info", tmp_path / "low.tif", "--pixel-nm", 200).stdout)["shape"] == [1, 16, 16]
+    b = random_bundle(scale=4)
+    save_bundle(tmp_path / "m4", b.network, b.config)
+    assert cli("enhance", tmp_path / "low.tif", tmp_path / "up.npy", "--model", tmp_path / "m4",
+               "--pixel-nm", 200).returncode == 0
+    assert np.load(tmp_path / "up.npy").shape == (1, 64, 64)
+
+
+def test_train_writes_a_bundle_that_enhance_uses(tmp_path):
+    np.save(tmp_path / "fine.npy", phantom("cell", 96, 2, seed=5))
+    r = cli("train", tmp_path / "fine.npy", "--out", tmp_path / "m", "--probe-fwhm-nm", 200,
+            "--pixel-nm", 50, "--steps", 6, "--blocks", 1, "--filters", 4)
+    assert r.returncode == 0, r.stderr
+    config = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert config["command"].startswith("python -m enhancer train")
+    assert config["pixel_nm"] == 50 and config["scale"] == 1 and config["elements"] == "any"
+
+
+def test_enhancing_a_maps_file_writes_maps_with_both(tmp_path, model_a):
+    src = tmp_path / "scan.h5"
+    write_maps_v10(src, rows=24, cols=24, pixel_um=(0.05, 0.05))  # the pixel comes from the axes
+    r = cli("enhance", src, tmp_path / "scan-enhanced.h5", "--model", model_a)
+    assert r.returncode == 0, r.stderr
+    with h5py.File(tmp_path / "scan-enhanced.h5") as f:
+        assert set(f["MAPS/XRF_Analyzed"]) == {"Fitted", "Fitted_Enhanced"}
+    original, enhanced = read_map(src), read_map(tmp_path / "scan-enhanced.h5", method="Fitted_Enhanced")
+    assert enhanced.elements == original.elements and enhanced.shape == original.shape
+    np.testing.assert_array_equal(read_map(tmp_path / "scan-enhanced.h5").data, original.data)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["info", "missing.h5"], "no such file"),
+    (["enhance", "x.npy", "y.npy", "--model", "no-such-model"], "no model"),
+    (["degrade", "truth.npy", "o.npy", "--probe-fwhm-nm", "-5", "--pixel-nm", "50"], "positive"),
+    (["enhance", "truth.npy", "o.npy", "--model", "MODEL", "--pixel-nm", "400"], "expects scans"),
+    (["enhance", "truth.npy", "o.npy", "--model", "MODEL", "--ensemble", "12"], "ensemble"),
+    (["info", "notes.h5"], "text file"),
+    (["train", "--out", "m", "--probe-fwhm-nm", "200", "--steps", "3"], "phantoms"),
+])
+def test_errors_are_one_line_and_exit_2(tmp_path, model_a, args, words):
+    np.save(tmp_path / "truth.npy", phantom("cell", 32, 1))
+    np.save(tmp_path / "x.npy", phantom("cell", 32, 1))
+    (tmp_path / "notes.h5").write_text("just some text, not HDF5")
+    r = cli(*[str(model_a) if a == "MODEL" else a for a in args], cwd=tmp_path)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert words in r.stderr.lower()

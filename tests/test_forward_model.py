@@ -1,0 +1,80 @@
+"""The forward model: blur, step sampling, noise (benchmark-protocol.md, steps 1-3)."""
+import numpy as np
+import pytest
+
+from enhancer.degrade import Degradation, add_noise, blur, gaussian_probe, resample_probe, sample
+from enhancer.phantoms import KINDS, phantom
+
+
+def test_probe_is_normalised_and_has_the_asked_fwhm():
+    h = gaussian_probe(200, 50)
+    assert h.sum() == pytest.approx(1.0)
+    row = h[h.shape[0] // 2]
+    above = np.nonzero(row >= row.max() / 2)[0]
+    # FWHM 4 pixels: the half-maximum crossing lies between 3 and 5 sampled pixels wide
+    assert 3 <= len(above) <= 5
+
+
+def test_elliptical_probe_is_wider_along_y():
+    h = gaussian_probe(100, 50, fwhm_y_nm=300)
+    assert h.shape[0] > h.shape[1]
+
+
+def test_blur_conserves_the_total_before_noise():
+    maps = phantom("cell", 96, 3, seed=4)
+    blurred = blur(maps, gaussian_probe(200, 50))
+    np.testing.assert_allclose(blurred.sum(axis=(1, 2)), maps.sum(axis=(1, 2)), rtol=1e-5)
+    assert np.abs(blurred - maps).max() > 0.01  # and it does blur
+
+
+def test_measured_probe_is_resampled_and_normalised():
+    measured = gaussian_probe(200, 10)  # a probe measured on a 10 nm grid
+    p = resample_probe(measured * 37.0, probe_pixel_nm=10, pixel_nm=50)
+    assert p.sum() == pytest.approx(1.0)
+    assert p.shape[0] % 2 == 1 and p.shape[0] < measured.shape[0]
+    with pytest.raises(ValueError):
+        resample_probe(np.full((3, 3), np.nan), 10, 50)
+
+
+def test_box_sampling_averages_blocks_and_point_takes_centres():
+    m = np.arange(64, dtype=np.float32).reshape(1, 8, 8)
+    box = sample(m, 4)
+    assert box.shape == (1, 2, 2)
+    assert box[0, 0, 0] == pytest.approx(m[0, :4, :4].mean())
+    point = sample(m, 4, mode="point")
+    assert point[0, 1, 1] == m[0, 6, 6]
+    assert sample(m, 4).mean() == pytest.approx(m.mean())
+
+
+def test_poisson_noise_has_poisson_statistics_at_the_peak_count():
+    flat = np.full((1, 200, 200), 2.5, np.float32)  # every pixel is the peak
+    noisy = add_noise(flat, counts=100, seed=1)
+    counts = noisy / 2.5 * 100
+    assert counts.mean() == pytest.approx(100, rel=0.01)
+    assert counts.var() == pytest.approx(100, rel=0.05)  # variance = mean for Poisson
+    np.testing.assert_allclose(counts, np.round(counts), atol=1e-3)  # whole counts
+    assert add_noise(flat, counts=100, seed=1).tobytes() == noisy.tobytes()  # seeded
+    assert add_noise(flat, counts=100, seed=2).tobytes() != noisy.tobytes()
+
+
+def test_read_noise_adds_gaussian_spread():
+    flat = np.full((1, 200, 200), 1.0, np.float32)
+    n = add_noise(flat, counts=1e6, read_noise=50.0, seed=0) * 1e6
+    assert np.std(n - 1e6) == pytest.approx(np.sqrt(1e6 + 2500), rel=0.05)
+
+
+def test_degradation_keeps_units_and_shape():
+    d = Degradation(200, 50, scale=4, counts=1000)
+    truth = phantom("particles", 128, 2, seed=3) * 1e4  # counts/s-like units
+    g = d.apply(truth, seed=0)
+    assert g.shape == (2, 32, 32)
+    np.testing.assert_allclose(g.mean(axis=(1, 2)), truth.mean(axis=(1, 2)), rtol=0.05)
+    assert Degradation.from_dict(d.to_dict()) == d
+
+
+@pytest.mark.parametrize("kind", KINDS + ("mixed",))
+def test_every_phantom_kind_is_non_negative_and_structured(kind):
+    m = phantom(kind, 96, 3, seed=7)
+    assert m.shape == (3, 96, 96) and m.dtype == np.float32
+    assert m.min() >= 0 and m.std() > 0
+    assert np.array_equal(m, phantom(kind, 96, 3, seed=7))
