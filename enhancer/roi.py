@@ -64,7 +64,7 @@ def segment(image: np.ndarray, min_area_px: int = 20) -> np.ndarray:
     if np.ptp(smooth) <= 0:
         return np.zeros(image.shape, np.int32)
     mask = smooth > threshold_otsu(smooth)
-    mask = ndimage.binary_opening(mask, iterations=1)  # erosion then dilation: specks go
+    mask = ndimage.binary_opening(mask, iterations=1)  # erosion-dilation: specks, thin bridges go
     mask = ndimage.binary_fill_holes(mask)
     labels = label(mask, connectivity=2)
     sizes = np.bincount(labels.ravel())

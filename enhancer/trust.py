@@ -17,7 +17,7 @@ Gain (counts per unit of the map), per element, chosen by `gain=`:
 - "data": real data rarely has the model's dose, so the gain is estimated from the data as the
   larger of two estimates that mostly err low (too much noise):
   (a) the input's own pixel-to-pixel noise (residual against its 4-neighbour mean; structure
-  adds to it), (b) a robust (median, then 3-sigma clipped) fit of the residual between the input
+  adds to it), (b) a robust (median, then 4-sigma clipped) fit of the residual between the input
   and the re-measured enhancement (inconsistent regions add to it; a median ignores them unless
   they cover half the map). On simulated phantoms it agrees with the model's gain within ~10%.
   It makes the mean chi^2 ~1 by construction: with it, only the map (local excess) speaks.

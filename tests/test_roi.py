@@ -132,6 +132,14 @@ def test_segmentation_ignores_isolated_noise_and_empty_maps():
     assert find_rois(XRFMap(["Fe"], np.ones((32, 32)), pixel_size_nm=(100.0, 100.0))) == []
 
 
+def test_cells_joined_by_a_thin_bridge_are_two_regions():
+    image = np.zeros((48, 64))
+    image[10:30, 5:25] = 1.0
+    image[10:30, 40:60] = 1.0
+    image[19:21, 25:40] = 1.0  # a 2-pixel filament between them, as ROI-Finder's opening removes
+    assert segment(image).max() == 2
+
+
 def test_motor_axes_set_the_coordinates():
     truth, cells = cell_field(size=96, n=3, rare=0, seed=4)
     x_axis = 250.0 + np.arange(96) * 0.05  # um, ascending
