@@ -147,3 +147,13 @@ def test_a_crashed_reader_is_explained():
     assert "memory" in explain_exit("scan.h5", 1, "Traceback...\nMemoryError", 120, 4096)
     assert "CPU" in explain_exit("scan.h5", -signal.SIGXCPU, "", 120, 4096)
     assert "exit status 3" in explain_exit("scan.h5", 3, "", 120, 4096)
+
+
+def test_walk_survives_a_hard_link_cycle_and_finds_what_is_below(tmp_path):
+    path = tmp_path / "cycle.h5"
+    with h5py.File(path, "w") as f:
+        deep = f.create_group("MAPS/XRF_Analyzed/Fitted")
+        deep["loop"] = f["MAPS"]  # a hard link back up: legal HDF5, endless for a naive walk
+        deep["Counts_Per_Sec"] = h5py.ExternalLink("elsewhere.h5", "/data")
+    with pytest.raises(UserError, match="external link"):
+        check_hdf5_safe(path)
