@@ -171,19 +171,21 @@ class WorkerProcess:
         pytest.fail(f"timed out after {timeout} s waiting for {what}; worker log:\n{self.log_tail()}")
 
 
-def start_worker(env_extra: dict | None = None, concurrency: int = 1) -> WorkerProcess:
-    """`celery -A xrfweb worker` on this session's queues, using the test database."""
+def start_worker(env_extra: dict | None = None, concurrency: int = 1,
+                 nodename: str | None = None, queues: list[str] | None = None) -> WorkerProcess:
+    """`celery -A xrfweb worker` on this session's queues (or the given ones), using the test
+    database."""
     from django.conf import settings
     from django.db import connection
 
     from xrfweb.celery import app
 
-    nodename = f"{settings.XRFWEB_QUEUE_PREFIX}{time.monotonic_ns()}@localhost"
+    nodename = nodename or f"{settings.XRFWEB_QUEUE_PREFIX}{time.monotonic_ns()}@localhost"
     log_path = Path(settings.DATA_DIR) / f"worker-{time.monotonic_ns()}.log"
     env = dict(os.environ, DATABASE_URL=database_url(connection.settings_dict), **(env_extra or {}))
     cmd = [
         sys.executable, "-m", "celery", "-A", "xrfweb", "worker",
-        "-Q", f"{settings.GPU_QUEUE},{settings.DEFAULT_QUEUE}", "-n", nodename,
+        "-Q", ",".join(queues or [settings.GPU_QUEUE, settings.DEFAULT_QUEUE]), "-n", nodename,
         "-c", str(concurrency), "--without-gossip", "--without-mingle", "-l", "INFO",
     ]
     with open(log_path, "wb") as log:
