@@ -250,12 +250,13 @@ def _fine_axes(input_map: XRFMap, enhanced: XRFMap, scale: int) -> XRFMap:
 
 
 def trust_report(input_map: XRFMap, enhanced: XRFMap, bundle, *, gain="auto", rois=True,
-                 roi_elements=None) -> dict:
+                 roi_elements=None, top_rois: int = 50) -> dict:
     """Everything the job page shows beside an enhanced map.
 
     Returns {"elements", "chi2": (E, H, W) float32 on the input's grid, "consistency": summary,
     "resolution": per element, "resolution_method", "uncertainty": per element or None,
-    "rois": ranked scan suggestions on the enhanced map}. All but "chi2" is JSON-serialisable.
+    "rois": the top_rois best scan suggestions on the enhanced map}. All but "chi2" is
+    JSON-serialisable (and small: it goes into the result file's provenance attribute).
     """
     from .enhance import check_pixel_size
     from .roi import find_rois
@@ -279,8 +280,19 @@ def trust_report(input_map: XRFMap, enhanced: XRFMap, bundle, *, gain="auto", ro
     }
     if rois:
         report["rois"] = find_rois(_fine_axes(input_map, enhanced, scale), elements=roi_elements,
-                                   pixel_nm=fine_nm)
+                                   pixel_nm=fine_nm, top=top_rois)
     return report
+
+
+def attach_trust(enhanced: XRFMap, report: dict) -> XRFMap:
+    """A copy of the enhanced map that carries its trust report, ready for formats.write_result:
+    extras "chi2:<El>" on the enhanced grid, and the summaries in provenance["trust"]."""
+    scale = enhanced.shape[-1] // report["chi2"].shape[-1]
+    out = dataclasses.replace(enhanced, extras=dict(enhanced.extras), provenance=dict(enhanced.provenance))
+    for el, c in zip(report["elements"], chi2_on_fine_grid(report["chi2"], scale)):
+        out.extras[f"chi2:{el}"] = c
+    out.provenance["trust"] = {k: v for k, v in report.items() if k != "chi2"}
+    return out
 
 
 def chi2_on_fine_grid(chi2: np.ndarray, scale: int) -> np.ndarray:

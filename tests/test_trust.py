@@ -6,6 +6,7 @@ its mean elsewhere.
 """
 import json
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -16,12 +17,12 @@ from enhancer.bundle import save_bundle
 from enhancer.cli import main
 from enhancer.degrade import Degradation, blur, sample
 from enhancer.enhance import enhance, enhance_map
-from enhancer.formats import read_map
+from enhancer.formats import read_map, write_result
 from enhancer.metrics import psnr
 from enhancer.phantoms import phantom
 from enhancer.train import train
 from enhancer.trust import (
-    SUSPECT_FRACTION, THRESHOLD, chi2_on_fine_grid, consistency, resolution_summary,
+    SUSPECT_FRACTION, THRESHOLD, attach_trust, chi2_on_fine_grid, consistency, resolution_summary,
     trust_report, uncertainty_maps, uncertainty_summary,
 )
 from enhancer.xrfmap import XRFMap
@@ -215,6 +216,24 @@ def test_trust_report_gives_the_job_page_everything():
                    for r in report["rois"])
     with pytest.raises(UserError, match="enhanced"):
         trust_report(m, m, b)
+
+
+def test_the_report_travels_in_the_result_file(tmp_path):
+    src = tmp_path / "scan.h5"
+    write_maps_v10(src, rows=48, cols=48, pixel_um=(0.1, 0.1))
+    original = read_map(src)
+    b = random_bundle(scale=2)
+    enhanced = enhance_map(original, b, ensemble=2)
+    report = trust_report(original, enhanced, b, top_rois=3)
+    assert len(report["rois"]) <= 3
+    carried = attach_trust(enhanced, report)
+    assert carried.extras[f"chi2:{original.elements[0]}"].shape == enhanced.shape[1:]
+    assert "trust" not in enhanced.provenance  # the enhanced map itself is left as it was
+    out = write_result(original, carried, tmp_path / "scan-enhanced.h5")
+    with h5py.File(out) as f:
+        stored = json.loads(f["/MAPS/XRF_Analyzed/Fitted_Enhanced"].attrs["provenance"])
+    assert stored["trust"]["consistency"]["verdict"] == report["consistency"]["verdict"]
+    assert stored["trust"]["rois"] == json.loads(json.dumps(report["rois"]))
 
 
 @pytest.fixture
