@@ -5,6 +5,7 @@ Every error a user can cause ends as one line on stderr and exit code 2, never a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -26,12 +27,16 @@ def read(path, pixel_nm=None):
 
 
 def save_maps(path, xrfmap, original=None, provenance=None):
-    """Write maps: in the input's own layout when the output keeps its kind, else by suffix."""
+    """Write maps: a result goes back in its input's layout (with provenance); a map made here
+    (degrade) is written by the output's suffix."""
     from .formats import write_result
 
     path = Path(path)
     suffix = path.suffix.lower()
-    if original is not None and original.source_format not in ("npy", "tiff", "array"):
+    plain = {".npy": "npy", ".npz": "npz", ".tif": "tiff", ".tiff": "tiff"}
+    if original is not None:
+        if original.source_format in plain.values() and suffix in plain:  # the suffix chooses
+            original = dataclasses.replace(original, source_format=plain[suffix])
         return write_result(original, xrfmap, path, provenance or {})
     if suffix == ".npy":
         np.save(path, xrfmap.data)

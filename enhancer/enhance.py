@@ -30,6 +30,16 @@ def map_scale(m: np.ndarray) -> float:
     return s if s > 0 and math.isfinite(s) else float(max(np.abs(m).max(), 1e-12))
 
 
+def autocast(device: torch.device):
+    """bf16 autocast where the hardware does bf16 fast (CUDA, or CPUs with AVX512-BF16/AMX).
+
+    Under autocast the convolutions run in bf16; the global skip adds the fp32 input to their
+    output, so the map itself keeps fp32 precision and only the learned residual is rounded.
+    """
+    fast = device.type == "cuda" or torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast)
+
+
 def pick_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -51,9 +61,13 @@ def _tile_starts(n: int, tile: int, core: int) -> list[int]:
 class _Runner:
     """Runs the network on normalised coarse arrays (C, h, w) -> fine (C, h*S, w*S), tile by tile."""
 
-    def __init__(self, bundle: Bundle, device, tile: int, batch: int):
+    def __init__(self, bundle: Bundle, device, tile: int, batch: int, fast: bool = True):
         self.device = pick_device(device) if isinstance(device, str) else device
-        self.net = fold_batchnorm(bundle.network).to(self.device)
+        self.fast = fast
+        if fast:  # BN folded, channels_last, bf16 autocast where the hardware is fast at it
+            self.net = fold_batchnorm(bundle.network).to(self.device, memory_format=torch.channels_last)
+        else:
+            self.net = bundle.network.eval().to(self.device)
         self.scale = bundle.scale
         # Coarse-grid margin: the network's reach on the fine grid, plus bicubic support (2).
         self.margin = math.ceil(bundle.network.receptive_radius / self.scale) + 2
@@ -88,7 +102,13 @@ class _Runner:
                 raise Cancelled("enhancement cancelled")
             group = boxes[i : i + self.batch]
             batch = torch.stack([xt[:, y : y + th, x0 : x0 + tw] for y, x0 in group]).to(self.device)
-            pred = self.net(upsample(batch, s)).float().cpu().numpy()
+            fine = upsample(batch, s)  # in fp32: the global skip carries it to the output
+            if self.fast:
+                with autocast(self.device):
+                    pred = self.net(fine.contiguous(memory_format=torch.channels_last))
+            else:
+                pred = self.net(fine)
+            pred = pred.float().cpu().numpy()
             for (y, x0), p in zip(group, pred):
                 # Keep the core; a tile at the map's edge also keeps its outer margin.
                 y0 = 0 if y == 0 else y + m
@@ -117,10 +137,13 @@ def _untransform(a, k, flip):
 
 
 def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 1, progress=None,
-            cancel=None, tile: int = 384, batch: int = 4, return_variance: bool = False):
+            cancel=None, tile: int = 384, batch: int = 4, return_variance: bool = False,
+            fast: bool = True):
     """Enhance (E, H, W) coarse maps -> (E, H*S, W*S) on the model's fine grid.
 
-    ensemble = 1..8 averages over flips/rotations (the variance goes with return_variance).
+    ensemble = 1..8 averages over flips/rotations; with return_variance the variance over them
+    comes too (None for ensemble 1). fast=False runs the plain fp32 network (for comparisons).
+    Memory: the input, the output, and one element's working copies at a time.
     """
     maps = np.asarray(maps, np.float32)
     if maps.ndim == 2:
@@ -133,30 +156,36 @@ def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 
     if joint and len(bundle.elements) != maps.shape[0]:
         raise UserError(f"model {bundle.name} is trained for the elements {', '.join(bundle.elements)}; "
                         f"this map has {maps.shape[0]}")
+    e, h, w = maps.shape
+    s = bundle.scale
     scales = np.array([map_scale(m) for m in maps], np.float32)
-    x = maps / scales[:, None, None]
-    runner = _Runner(bundle, device, tile, batch)
-    # Element-agnostic: each element is one more single-channel image in the batch of tiles.
-    groups = [x] if joint else [x[i : i + 1] for i in range(len(x))]
+    runner = _Runner(bundle, device, tile, batch, fast)
+    out = np.empty((e, h * s, w * s), np.float32)
+    var = np.empty_like(out) if return_variance and ensemble > 1 else None
+    # Element-agnostic: each element is its own single-channel image, one at a time.
+    groups = [list(range(e))] if joint else [[i] for i in range(e)]
     passes = _DIHEDRAL[:ensemble]
-    results, total, done = [], len(groups) * len(passes), 0
-    for g in groups:
-        preds = []
+    total, done = len(groups) * len(passes), 0
+    for idx in groups:
+        g = maps[idx] / scales[idx, None, None]
+        acc = acc2 = None
         for k, flip in passes:
             step = (lambda f, d=done: progress((d + f) / total)) if progress else None
-            preds.append(_untransform(runner(_transform(g, k, flip), step, cancel), k, flip))
+            p = _untransform(runner(_transform(g, k, flip), step, cancel), k, flip)
+            acc = p if acc is None else acc + p
+            if var is not None:
+                acc2 = p * p if acc2 is None else acc2 + p * p
             done += 1
-        results.append(np.stack(preds))
-    stack = np.concatenate(results, axis=1)  # (passes, E, H*S, W*S)
-    out = stack.mean(0) * scales[:, None, None]
-    out = np.clip(out, 0, None)
-    for i in range(len(out)):  # restore each element's mean (see module docstring)
+        mean = acc / len(passes)
+        out[idx] = mean * scales[idx, None, None]
+        if var is not None:
+            var[idx] = np.clip(acc2 / len(passes) - mean * mean, 0, None) * scales[idx, None, None] ** 2
+    np.clip(out, 0, None, out=out)
+    for i in range(e):  # restore each element's mean (see module docstring)
         mean_in, mean_out = float(maps[i].mean()), float(out[i].mean())
         if mean_in > 0 and mean_out > 0:
             out[i] *= mean_in / mean_out
-    if return_variance:
-        return out, (stack.var(0) * scales[:, None, None] ** 2).astype(np.float32)
-    return out
+    return (out, var) if return_variance else out
 
 
 def check_pixel_size(xrfmap: XRFMap, bundle: Bundle, pixel_nm: float | None) -> float:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from . import Cancelled, UserError
 from .bundle import Bundle, save_bundle
 from .degrade import Degradation, blur, sample
-from .enhance import map_scale, pick_device
+from .enhance import autocast, map_scale, pick_device
 from .metrics import psnr, ssim
 from .network import ResidualEnhancer, upsample
 
@@ -116,15 +116,6 @@ def evaluate(bundle: Bundle, pairs, device) -> tuple[float, float]:
         ps.append(psnr(est, truth))
         ss.append(ssim(est, truth))
     return float(np.mean(ps)), float(np.mean(ss))
-
-
-def autocast(device: torch.device):
-    """bf16 autocast where the hardware does bf16 fast (CUDA, or CPUs with AVX512-BF16/AMX).
-
-    The global skip adds the fp32 input to the bf16 residual, so the output stays fp32.
-    """
-    fast = device.type == "cuda" or torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast)
 
 
 def _lr(base: float, fraction: float, step: int, warmup: int) -> float:

@@ -1,0 +1,132 @@
+"""`python -m enhancer bench --speed`: inference and training throughput, and peak memory.
+
+Every number is a ratio against a baseline measured in the same run: the naive eager fp32
+forward of the same network, and this machine's own matmul peaks (fp32 and bf16).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .bundle import load_bundle
+from .degrade import Degradation
+from .enhance import _Runner, autocast, enhance
+from .metrics import psnr
+from .network import ResidualEnhancer, upsample
+from .phantoms import phantom
+
+
+def _rate(fn, seconds=3.0):
+    """Calls per second of fn, after a warm-up call, over at least `seconds`."""
+    fn()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds or n < 2:
+        fn()
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def matmul_peak(dtype, n=2048):
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    return 2 * n**3 * _rate(lambda: a @ b, 2.0) / 1e9
+
+
+def inference(bundle, tile=384, batch=4):
+    """GFLOP/s of the naive eager fp32 forward and of the enhancement runner, same tiles."""
+    s = bundle.scale
+    x = torch.rand(batch, bundle.network.args["channels"], tile // s, tile // s)
+    flop = bundle.network.flops_per_pixel() * batch * tile * tile / 1e9
+    net = bundle.network.eval()
+    with torch.inference_mode():
+        naive = flop * _rate(lambda: net(upsample(x, s)))
+    runner = _Runner(bundle, "cpu", tile, batch)
+    with torch.inference_mode():
+        fine = upsample(x, s).contiguous(memory_format=torch.channels_last)
+
+        def fast():
+            with autocast(runner.device):
+                runner.net(fine)
+
+        fast_rate = flop * _rate(fast)
+    return naive, fast_rate
+
+
+def quality_change(bundle):
+    """PSNR (dB) of the fast path minus the plain fp32 path, on a held-out phantom."""
+    truth = phantom("cell", 256, 2, seed=3_000_000)
+    g = bundle.degradation.apply(truth, seed=1)
+    return psnr(enhance(g, bundle), truth) - psnr(enhance(g, bundle, fast=False), truth)
+
+
+def training(steps=6, batch=16, patch=64):
+    """Samples/s of a naive fp32 training loop vs the bf16-autocast loop train.py runs."""
+    rates = {}
+    for name, bf16 in (("naive_fp32", False), ("bf16_autocast", True)):
+        torch.manual_seed(0)
+        net = ResidualEnhancer(1, 8, 32)
+        opt = torch.optim.Adam(net.parameters(), 1e-3)
+        x, y = torch.rand(batch, 1, patch, patch), torch.rand(batch, 1, patch, patch)
+
+        def step():
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = net(x)
+            loss = F.l1_loss(out.float(), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        rates[name] = batch * _rate(step, 4.0)
+    return rates
+
+
+MEMORY_CHILD = """
+import resource, sys, numpy as np, torch
+from enhancer.bundle import load_bundle
+from enhancer.enhance import enhance
+e, n = int(sys.argv[2]), int(sys.argv[3])
+b = load_bundle(sys.argv[1])
+maps = np.random.default_rng(0).random((e, n, n), dtype=np.float32)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+enhance(maps, b)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, before / 1024)
+"""
+
+
+def peak_rss_mb(model, elements, side):
+    """Peak resident memory (MB) of a fresh process enhancing an (elements, side, side) map."""
+    r = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(model), str(elements), str(side)],
+                       capture_output=True, text=True, timeout=3600,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if r.returncode:
+        return {"error": r.stderr.strip().splitlines()[-1]}
+    peak, before = map(float, r.stdout.split())
+    return {"peak_rss_mb": round(peak), "input_mb": round(elements * side * side * 4 / 2**20)}
+
+
+def run_speed(args, model_names):
+    report = {"threads": torch.get_num_threads(), "torch": torch.__version__,
+              "matmul_gflops": {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}}
+    peak_bf16 = report["matmul_gflops"]["bf16"]
+    for name in dict.fromkeys(model_names):
+        b = load_bundle(name)
+        naive, fast = inference(b)
+        report[b.name] = {
+            "flops_per_pixel": b.network.flops_per_pixel(),
+            "naive_fp32_gflops": naive, "enhance_gflops": fast, "speedup_vs_naive": fast / naive,
+            "fraction_of_bf16_matmul_peak": fast / peak_bf16,
+            "psnr_change_db": quality_change(b),
+        }
+        print(json.dumps({b.name: report[b.name]}), flush=True)
+    report["training_samples_per_s"] = training()
+    first = model_names[0]
+    sides = [(1, 1024), (1, 2048), (10, 4000)] if not args.quick else [(1, 256), (1, 512)]
+    report["memory"] = {f"{e}x{n}x{n}": peak_rss_mb(first, e, n) for e, n in sides}
+    print(json.dumps(report, indent=2))
+    return report
