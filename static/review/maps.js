@@ -1,0 +1,258 @@
+// Map plots for the review pages: typed-array payloads, linear/log colour, colour maps,
+// axes in um or pixels, scale bar, colour bar, hover with units, synchronised zoom, and the
+// full-resolution window fetched when someone zooms in. Every plot is Plotly.
+"use strict";
+const xrfMaps = (() => {
+  const COLOUR_MAPS = ["Viridis", "Cividis", "Hot", "Blackbody", "Electric", "Greys", "Jet"];
+
+  // {"dtype": "f4"|"f8", "bdata": base64, "shape": "H, W"} -> typed array (rows for 2-D).
+  function decode(spec) {
+    const bytes = Uint8Array.from(atob(spec.bdata), (c) => c.charCodeAt(0));
+    const flat = spec.dtype === "f8" ? new Float64Array(bytes.buffer) : new Float32Array(bytes.buffer);
+    if (!spec.shape) return flat;
+    const [h, w] = spec.shape.split(",").map(Number);
+    return Array.from({ length: h }, (_, r) => flat.subarray(r * w, (r + 1) * w));
+  }
+
+  async function getJSON(url) {
+    const response = await fetch(url, { headers: { Accept: "application/json" } });
+    let body = {};
+    try { body = await response.json(); } catch (e) { /* not JSON: an error page */ }
+    if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
+    return body;
+  }
+
+  // A round length (1, 2 or 5 x 10^k) near a fifth of the span.
+  function niceLength(span) {
+    if (!(span > 0)) return 0;
+    const k = Math.floor(Math.log10(span / 5));
+    for (const m of [5, 2, 1]) if (m * 10 ** k <= span / 5) return m * 10 ** k;
+    return 10 ** k;
+  }
+
+  const fmt = (v) => (v == null || !isFinite(v) ? "–" : Math.abs(v) >= 1e4 || Math.abs(v) < 1e-2 ? v.toExponential(3) : v.toPrecision(4));
+
+  // Settings shared by every map on a page; controls change them and redraw.
+  class Settings {
+    constructor() { this.log = false; this.colours = "Viridis"; this.units = "um"; this.views = []; }
+    set(key, value) { this[key] = value; this.views.forEach((v) => v.draw()); }
+  }
+
+  // One heatmap. opts: {title, units (of the values), settings, region: (box) -> url or null,
+  // diverging (difference map: zero in the middle), sync: [MapView] sharing the zoom}.
+  class MapView {
+    constructor(div, opts) {
+      this.div = typeof div === "string" ? document.getElementById(div) : div;
+      if (this.div.classList.contains("js-plotly-plot")) Plotly.purge(this.div);  // drop an old view's events
+      this.opts = opts;
+      this.settings = opts.settings;
+      this.settings.views.push(this);
+      this.overview = null;   // the whole map, downsampled
+      this.shown = null;      // what is drawn now: the overview or a zoomed window
+      this.range = null;      // [min, max] fixed for colours, so a zoom keeps their meaning
+      this.shapes = [];
+      this.seq = 0;
+      this.syncing = false;
+    }
+
+    hasUm(payload = this.overview) { return Boolean(payload && payload.x_um); }
+    units() { return this.settings.units === "um" && this.hasUm() ? "um" : "px"; }
+
+    setData(payload, range) {
+      this.overview = payload;
+      this.shown = payload;
+      this.range = range || payload.range;
+      this.draw(true);
+    }
+
+    // px <-> the axis units now shown, from the overview's pixel centres (a straight line:
+    // scans are regular rasters; a request window has a pixel of margin anyway).
+    toPx(value, axis) {
+      if (this.units() === "px") return value;
+      const p = this.overview[`${axis}_px`], u = this.overview[`${axis}_um`];
+      const P = decode(p), U = decode(u), n = P.length - 1;
+      if (n < 1) return P[0];
+      return P[0] + (value - U[0]) * (P[n] - P[0]) / (U[n] - U[0]);
+    }
+    umPerPx() {
+      const P = decode(this.overview.x_px), U = decode(this.overview.x_um), n = P.length - 1;
+      return n < 1 ? null : Math.abs((U[n] - U[0]) / (P[n] - P[0]));
+    }
+
+    trace() {
+      const s = this.settings, z = decode(this.shown.z), u = this.units();
+      const units = this.opts.units || "";
+      const axisUnits = u === "um" ? "µm" : "px";
+      const trace = {
+        type: "heatmap", x: decode(this.shown[`x_${u}`]), y: decode(this.shown[`y_${u}`]),
+        zsmooth: false, hoverongaps: false,
+        colorbar: { title: { text: units, side: "right" }, thickness: 12, len: 0.9 },
+      };
+      const hover = `x %{x:.4g} ${axisUnits}<br>y %{y:.4g} ${axisUnits}<br>`;
+      let [lo, hi] = this.range;
+      if (this.opts.diverging) {
+        const m = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
+        Object.assign(trace, { z, zmin: -m, zmax: m, colorscale: "RdBu", reversescale: true,
+          hovertemplate: `${hover}%{z:.4g} ${units}<extra></extra>` });
+      } else if (s.log) {
+        // Plotly has no log colour axis: colour log10(value), hover the value itself.
+        const floor = Math.max(hi * 1e-4, Number.MIN_VALUE);
+        const logz = z.map((row) => Float32Array.from(row, (v) => (v > 0 ? Math.log10(Math.max(v, floor)) : NaN)));
+        const lmin = Math.log10(Math.max(lo, floor)), lmax = Math.log10(Math.max(hi, floor * 10));
+        const ticks = [];
+        for (let k = Math.ceil(lmin); k <= Math.floor(lmax); k++) ticks.push(k);
+        Object.assign(trace, { z: logz, customdata: z, zmin: lmin, zmax: lmax, colorscale: s.colours,
+          hovertemplate: `${hover}%{customdata:.4g} ${units}<extra></extra>` });
+        trace.colorbar.tickvals = ticks;
+        trace.colorbar.ticktext = ticks.map((k) => `1e${k}`);
+      } else {
+        Object.assign(trace, { z, zmin: lo, zmax: hi === lo ? lo + 1 : hi, colorscale: s.colours,
+          hovertemplate: `${hover}%{z:.4g} ${units}<extra></extra>` });
+      }
+      return trace;
+    }
+
+    // The scale bar: a line and its length, a fifth of the view wide, in the bottom-left corner.
+    scaleBar(layout) {
+      if (!this.hasUm()) return [[], []];
+      const xr = this.currentRange("x"), perUnit = this.units() === "um" ? 1 : this.umPerPx();
+      if (!xr || !perUnit) return [[], []];
+      const spanUm = Math.abs(xr[1] - xr[0]) * perUnit, len = niceLength(spanUm);
+      const x0 = Math.min(xr[0], xr[1]) + 0.05 * Math.abs(xr[1] - xr[0]), x1 = x0 + len / perUnit;
+      const label = len >= 1 ? `${len} µm` : `${Math.round(len * 1000)} nm`;
+      return [[{ type: "line", xref: "x", yref: "paper", x0, x1, y0: 0.05, y1: 0.05,
+        line: { color: "white", width: 4 }, editable: false, name: "scale bar" }],
+      [{ xref: "x", yref: "paper", x: (x0 + x1) / 2, y: 0.07, text: label, showarrow: false,
+        font: { color: "white", size: 12 }, yanchor: "bottom", bgcolor: "rgba(0,0,0,0.35)" }]];
+    }
+
+    currentRange(axis) {
+      const a = this.div._fullLayout && this.div._fullLayout[`${axis}axis`];
+      if (a && a.range && !this.justSwitched) return a.range.slice();
+      const v = decode(this.overview[`${axis}_${this.units()}`]);
+      return [v[0], v[v.length - 1]];
+    }
+
+    layout() {
+      const u = this.units() === "um" ? "µm" : "pixels";
+      const layout = {
+        title: { text: this.opts.title || "", font: { size: 14 } },
+        margin: { l: 55, r: 10, t: 30, b: 40 },
+        xaxis: { title: { text: `x (${u})` }, constrain: "domain" },
+        yaxis: { title: { text: `y (${u})` }, autorange: "reversed", scaleanchor: "x", constrain: "domain" },
+        dragmode: this.drawing ? "drawline" : "zoom",
+        newshape: { line: { color: "#ff2d55", width: 3 } },
+        uirevision: this.settings.units,  // zoom survives redraws, not a change of units
+      };
+      if (this.keepRange) {
+        layout.xaxis.range = this.keepRange.x; layout.yaxis.range = this.keepRange.y;
+        layout.xaxis.autorange = false; layout.yaxis.autorange = false;
+      }
+      const [barShapes, barNotes] = this.scaleBar(layout);
+      layout.shapes = [...this.shapes, ...barShapes];
+      layout.annotations = barNotes;
+      return layout;
+    }
+
+    draw(fresh) {
+      if (!this.overview) return;
+      if (this.lastUnits && this.lastUnits !== this.units()) {  // units changed: back to the whole map
+        this.shown = this.overview; this.keepRange = null; this.justSwitched = true;
+      }
+      this.lastUnits = this.units();
+      const config = { responsive: true, displaylogo: false, scrollZoom: false,
+        modeBarButtonsToAdd: ["drawline", "eraseshape"],
+        toImageButtonOptions: { format: "png", filename: (this.opts.title || "map").replace(/\W+/g, "-") } };
+      const first = !this.div.classList.contains("js-plotly-plot");
+      Plotly.react(this.div, [this.trace()], this.layout(), config).then(() => {
+        this.justSwitched = false;
+        if (first) this.listen();
+        if (fresh) this.div.dispatchEvent(new CustomEvent("map-drawn", { bubbles: true }));
+      });
+    }
+
+    listen() {
+      this.div.on("plotly_relayout", (e) => this.relayout(e));
+    }
+
+    relayout(e) {
+      if ("shapes" in e || Object.keys(e).some((k) => k.startsWith("shapes["))) {
+        return this.shapesChanged();
+      }
+      const zoomed = "xaxis.range[0]" in e || "xaxis.range" in e;
+      const reset = e["xaxis.autorange"] || e.autosize;
+      if (!zoomed && !reset) return;
+      if (!this.syncing && this.opts.sync) {
+        for (const other of this.opts.sync) if (other !== this) other.follow(this);
+      }
+      if (zoomed) this.fetchWindow();
+      else if (this.shown !== this.overview) { this.shown = this.overview; this.keepRange = null; this.draw(); }
+      else this.draw();  // the scale bar follows the view
+    }
+
+    // Take another view's zoom (the views share their axes' units).
+    follow(leader) {
+      if (!this.overview) return;
+      const x = leader.div._fullLayout.xaxis, y = leader.div._fullLayout.yaxis;
+      this.syncing = true;
+      const update = x.autorange && y.autorange
+        ? { "xaxis.autorange": true, "yaxis.autorange": "reversed" }
+        : { "xaxis.range": x.range.slice(), "yaxis.range": y.range.slice() };
+      Plotly.relayout(this.div, update).finally(() => { this.syncing = false; });
+    }
+
+    // Zoomed in: ask for the window at full resolution (or as fine as REGION_PX allows).
+    fetchWindow() {
+      const x = this.div._fullLayout.xaxis.range, y = this.div._fullLayout.yaxis.range;
+      this.keepRange = { x: x.slice(), y: y.slice() };
+      if (!this.opts.region || this.overview.factor === 1) { this.draw(); return; }
+      const box = { x0: this.toPx(x[0], "x"), x1: this.toPx(x[1], "x"), y0: this.toPx(y[0], "y"), y1: this.toPx(y[1], "y") };
+      const seq = ++this.seq;
+      clearTimeout(this.timer);
+      this.timer = setTimeout(async () => {
+        try {
+          const region = await getJSON(this.opts.region(box));
+          if (seq !== this.seq) return;  // a newer zoom won
+          this.shown = region;
+          this.draw();
+        } catch (err) { console.warn("region:", err.message); }
+      }, 120);
+    }
+
+    // Line drawn (Plotly's drawline): tell the page, in px of this map's grid.
+    shapesChanged() {
+      const shapes = (this.div.layout.shapes || []).filter((s) => s.type === "line" && s.name !== "scale bar");
+      this.shapes = shapes;
+      const line = shapes[shapes.length - 1];
+      if (!line || !this.opts.onLine) return;
+      this.opts.onLine({ x0: this.toPx(line.x0, "x"), y0: this.toPx(line.y0, "y"),
+        x1: this.toPx(line.x1, "x"), y1: this.toPx(line.y1, "y") }, line, this);
+    }
+
+    setDrawing(on) {
+      this.drawing = on;
+      if (this.div.layout) Plotly.relayout(this.div, { dragmode: on ? "drawline" : "zoom" });
+    }
+
+    showLine(line) {  // a line drawn elsewhere, shown here too (not editable)
+      this.shapes = [{ type: "line", x0: line.x0, y0: line.y0, x1: line.x1, y1: line.y1, xref: "x", yref: "y",
+        line: { color: "#ff2d55", width: 3 }, editable: false }];
+      this.draw();
+    }
+  }
+
+  // Wires <select>/<input> controls with data-setting="log|colours|units" to a Settings.
+  function bindControls(root, settings) {
+    root.querySelectorAll("[data-setting]").forEach((el) => {
+      if (el.dataset.setting === "colours" && !el.options.length) {
+        COLOUR_MAPS.forEach((c) => el.add(new Option(c, c)));
+      }
+      const read = () => (el.type === "checkbox" ? el.checked : el.value);
+      const value = () => (el.dataset.setting === "log" ? read() === true || read() === "log" : read());
+      settings[el.dataset.setting] = value();
+      el.addEventListener("change", () => settings.set(el.dataset.setting, value()));
+    });
+  }
+
+  return { decode, getJSON, fmt, niceLength, Settings, MapView, bindControls, COLOUR_MAPS };
+})();
