@@ -42,15 +42,18 @@ def _problems(cases, reader):
 
 
 # Run in a fresh interpreter so that its peak memory (ru_maxrss) measures these reads alone.
+# (ru_maxrss is no good here: Linux carries the forking parent's peak across exec, and pytest
+# holds torch by the time this runs; VmHWM after a reset measures this process alone.)
 _SCRIPT = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak-RSS mark inherited from pytest
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
 from test_formats_hostile import _problems
 from enhancer.formats import read_map, read_map_safely
 cases = [(Path(p), w) for p, w in json.loads(sys.argv[3])]
 problems = _problems(cases, read_map_safely if sys.argv[4] == "child" else read_map)
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak_mb = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
 print(json.dumps({"problems": problems, "peak_mb": peak_mb}))
 """
 

@@ -78,8 +78,9 @@ class Reporter:
     def progress(self, fraction: float, message: str = "", curve: dict | None = None,
                  force: bool = False) -> None:
         now = time.monotonic()
-        if curve is not None:
+        if curve is not None:  # curve points are rare (one per evaluation): never drop one
             self._curve_points.append(curve)
+            force = True
         if not force and now - self._last_write < REPORT_EVERY_S:
             return
         self._last_write = now
