@@ -150,6 +150,10 @@ def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=Non
         opt.load_state_dict(saved["optimizer"])
         state = json.loads(saved["state"])
         sampler.rng = np.random.default_rng(seed + state["step"])
+        if "commands" not in state and (out_dir / "model.json").is_file():  # older checkpoints
+            state["commands"] = [json.loads((out_dir / "model.json").read_text()).get("command")]
+    # Every command that contributed (a run can be resumed with a larger budget) is recorded.
+    state["commands"] = [c for c in state.get("commands", []) if c] + ([command] if command else [])
     config = {
         "name": out_dir.name,
         "elements": list(elements) if joint else "any",
@@ -160,7 +164,7 @@ def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=Non
                           "inverse": "multiply back, clip at 0, restore each element's mean"},
         "training": {"maps": len(highres), "patch": patch, "batch": batch_size, "lr": lr,
                      "seed": seed, "minutes": minutes, "steps": steps, "data": source_summary},
-        "command": command,
+        "command": " && ".join(state["commands"]) or None,
     }
     base_in = [psnr(upsample(torch.from_numpy(d[None]), degradation.scale)[0].numpy(), t) for d, t in pairs]
     config["training"]["validation_input_psnr"] = float(np.mean(base_in))
