@@ -37,7 +37,6 @@ from skimage.filters import threshold_otsu
 from skimage.measure import label, regionprops
 
 from . import UserError
-from .enhance import map_scale
 from .xrfmap import XRFMap
 
 # Kaufman & Rousseeuw: a mean silhouette over 0.5 is "reasonable structure", below it a split
@@ -51,6 +50,8 @@ def element_sum(maps: np.ndarray, elements: list[str], use=None) -> np.ndarray:
     missing = [el for el in names if el not in elements]
     if missing:
         raise UserError(f"element(s) {', '.join(missing)} not in the map; it has {', '.join(elements)}")
+    from .enhance import map_scale  # here, not at import: it brings torch, which `info` never needs
+
     total = np.zeros(maps.shape[-2:], np.float64)
     for el in names:
         m = np.asarray(maps[elements.index(el)], np.float64)
@@ -193,6 +194,8 @@ def find_rois(xrfmap: XRFMap, *, elements=None, pixel_nm=None, clusters=None, mi
     regions = regionprops(labels)
     if not regions:
         return []
+    from .enhance import map_scale
+
     scales = [map_scale(m) for m in data]
     content = np.array([[float(m[r.coords[:, 0], r.coords[:, 1]].mean()) for m in data] for r in regions])
     brightness = np.array([signal[r.coords[:, 0], r.coords[:, 1]].mean() for r in regions])
