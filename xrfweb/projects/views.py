@@ -3,6 +3,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpResponseForbidden, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -79,7 +80,10 @@ def project_collaborators(request, project_id: int):
 def project_upload(request, project_id: int):
     """The browser's XHR upload (with a progress bar). Answers JSON: the dataset, or an error."""
     project = access.get_project_for_user(request.user, project_id)
-    uploaded = request.FILES.get("file")
+    try:
+        uploaded = request.FILES.get("file")
+    except MultiPartParserError as e:  # e.g. a file name past Django's header size limit
+        return JsonResponse({"error": f"the upload could not be read: {e}"}, status=400)
     refused = getattr(request, "upload_refused", None)  # set by the upload handler
     if refused:
         return JsonResponse({"error": refused}, status=413)
