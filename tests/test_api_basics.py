@@ -1,6 +1,5 @@
 """REST API v1: token auth, projects, model bundles, training requests, errors as JSON."""
 import io
-import json
 import pickle
 
 import pytest
