@@ -64,15 +64,19 @@ const xrfReview = (() => {
         say("message", job.error || job.message);
         if (["queued", "running"].includes(job.status)) { setTimeout(tick, POLL_MS); return; }
         if ($("cancel")) $("cancel").hidden = true;
-        if (job.status === "succeeded" && job.kind === "enhance") loadReview();
+        if (job.status === "succeeded" && job.kind === "enhance" && !started) loadReview();
       };
       tick();
     }
 
+    let started = false;
     async function loadReview() {
+      started = true;
       $("review").hidden = false;
       say("map-status", "Preparing the review (the first view of a job reads its maps)…");
-      try { summary = await getJSON(urls.review); } catch (err) { say("map-status", `No review: ${err.message}`); return; }
+      const prefetch = window.xrfPrefetch || {};
+      window.xrfPrefetch = null;  // a prefetched response is read once
+      try { summary = await getJSON(prefetch.review || urls.review); } catch (err) { say("map-status", `No review: ${err.message}`); return; }
       bindControls($("review"), settings);
       const pick = $("element");
       summary.elements.forEach((el) => pick.add(new Option(el, el)));
@@ -82,18 +86,18 @@ const xrfReview = (() => {
         Object.values(views).forEach((v) => v.setDrawing(on));
         $("draw-line").textContent = on ? "Zoom instead" : "Draw a line profile";
       });
-      numbers(summary);
-      trustSummary(summary.trust);
       $("downloads").innerHTML = Object.entries(summary.downloads).map(([f, u]) =>
         `<a class="button" href="${esc(u.page)}" download>${esc(f.toUpperCase())}</a>`).join(" ") || "No result files.";
-      await loadElement(summary.elements[0]);
+      trustSummary(summary.trust);
+      await loadElement(summary.elements[0], prefetch.maps);  // the maps first: what people look at
+      numbers(summary);
     }
 
-    async function loadElement(el) {
+    async function loadElement(el, prefetched) {
       element = el;
       say("map-status", `Loading ${el}…`);
       let maps;
-      try { maps = await getJSON(query(urls.maps, { element: el })); } catch (err) { say("map-status", err.message); return; }
+      try { maps = await getJSON(prefetched || query(urls.maps, { element: el })); } catch (err) { say("map-status", err.message); return; }
       if (el !== element) return;
       const units = summary.units;
       const region = (layer) => (box) => query(urls.region, { element: el, layer, ...box });
@@ -113,6 +117,7 @@ const xrfReview = (() => {
       // Before and after share one colour range, so a colour means the same value in both.
       const lo = Math.min(maps.before.range[0], maps.after.range[0]), hi = Math.max(maps.before.range[1], maps.after.range[1]);
       views.before.setData(maps.before, [lo, hi]);
+      await new Promise(requestAnimationFrame);  // let the first map show while the rest draw
       views.after.setData(maps.after, [lo, hi]);
       views.difference.setData(maps.difference);
       if (maps.chi2) {
@@ -129,6 +134,7 @@ const xrfReview = (() => {
         const p = await getJSON(query(urls.profile, { element, ...box }));
         const um = p.after.distance.um != null;
         const axis = um ? "um" : "px";
+        if (!$("profile").classList.contains("js-plotly-plot")) $("profile").innerHTML = "";
         const trace = (side, name, style) => ({ x: p[side].distance[axis], y: p[side].values, name, mode: "lines+markers", line: style });
         Plotly.react($("profile"), [trace("before", `before (input grid)`, { color: "#6b7280" }),
           trace("after", `after (enhanced)`, { color: "#dc2626" })], {
@@ -180,6 +186,7 @@ const xrfReview = (() => {
     }
 
     poll();
+    if (window.xrfPrefetch) loadReview();  // rendered finished: no need to wait for the first poll
   }
 
   // --- model ----------------------------------------------------------------------------------

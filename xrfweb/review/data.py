@@ -12,6 +12,7 @@ the worker right after it writes the results, so that the first page view is ins
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import shutil
@@ -38,19 +39,21 @@ class NotReady(Exception):
 
 
 def _build_once(final: Path, build) -> Path:
-    """Run build(tmp_folder) unless final exists, then move the folder into place."""
+    """Run build(tmp_folder) unless final exists, then move the folder into place. A lock file
+    makes a second request (a page asks for several things at once) wait for the first build
+    instead of repeating it."""
     if final.is_dir():
         return final
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
-    try:
-        build(tmp)
+    with open(final.parent / f".{final.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if final.is_dir():
+            return final
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
         try:
+            build(tmp)
             tmp.rename(final)
-        except OSError:  # someone else finished first: theirs is as good as ours
-            if not final.is_dir():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 
@@ -180,9 +183,8 @@ class JobReview:
 
 
 def job_folder(job: Job) -> Path:
-    # Ids come back after a database is reset; the finish time pins the result.
-    stamp = int(job.finished.timestamp() * 1e6) if job.finished else 0
-    return data_dir("review") / f"job-{job.id}-{stamp}"
+    # Ids come back after a database is reset; the creation time pins the job.
+    return data_dir("review") / f"job-{job.id}-{int(job.created.timestamp() * 1e6)}"
 
 
 def _trust(input_map, enhanced, job: Job, tmp: Path) -> dict:
@@ -202,7 +204,7 @@ def _trust(input_map, enhanced, job: Job, tmp: Path) -> dict:
     return {"available": True, **jsonable(report)}
 
 
-def _build_job(job: Job, before: MapSet, tmp: Path, trust: bool) -> None:
+def _build_job(job: Job, before: MapSet, tmp: Path) -> None:
     from enhancer.baselines import upsample
     from enhancer.formats import read_map
     from enhancer.metrics import single_image_frc_nm, totals
@@ -234,25 +236,38 @@ def _build_job(job: Job, before: MapSet, tmp: Path, trust: bool) -> None:
         "totals": {el: {"before": b, "after": a} for el, b, a in zip(before.elements, t_before,
                                                                      t_after)},
         "resolution": {}, "resolution_method": RESOLUTION_NOTE,
-        "trust": {"available": False, "reason": "not computed"},
     }
     if input_nm:
         for i, el in enumerate(before.elements):
             summary["resolution"][el] = {
                 "before_nm": single_image_frc_nm(before.maps[i], input_nm),
                 "after_nm": single_image_frc_nm(after[i], fine_nm)}
-    if trust:
-        input_map = XRFMap(before.elements, np.asarray(before.maps), (input_nm, input_nm)
-                           if input_nm else None, before.grid.x_um, before.grid.y_um)
-        enhanced = XRFMap(before.elements, after, (fine_nm, fine_nm) if fine_nm else None)
-        summary["trust"] = _trust(input_map, enhanced, job, tmp)
+    input_map = XRFMap(before.elements, np.asarray(before.maps), (input_nm, input_nm)
+                       if input_nm else None, before.grid.x_um, before.grid.y_um)
+    enhanced = XRFMap(before.elements, after, (fine_nm, fine_nm) if fine_nm else None)
+    summary["trust"] = _trust(input_map, enhanced, job, tmp)
     (tmp / "summary.json").write_text(json.dumps(jsonable(summary)))
 
 
-def prepare_job(job: Job, trust: bool = True) -> JobReview:
+def _review(job: Job) -> JobReview:
+    before = load_dataset(job.dataset)
+    folder = _build_once(job_folder(job), lambda tmp: _build_job(job, before, tmp))
+    return JobReview(json.loads((folder / "summary.json").read_text()), folder, before)
+
+
+def prepare_job(job: Job) -> JobReview:
     """Everything the job page shows, built on first use and kept."""
     if job.kind != Job.Kind.ENHANCE or job.status != Job.Status.SUCCEEDED:
         raise NotReady(f"job {job.id} is {job.status}; its maps are shown once it has succeeded")
-    before = load_dataset(job.dataset)
-    folder = _build_once(job_folder(job), lambda tmp: _build_job(job, before, tmp, trust))
-    return JobReview(json.loads((folder / "summary.json").read_text()), folder, before)
+    return _review(job)
+
+
+def build_job_review(job: Job) -> None:
+    """For the worker, right after it has written a job's results (before it marks the job
+    succeeded): build the review now so the first page view is instant. The review is an
+    extra: a failure here is logged and the page builds it again on first view."""
+    try:
+        shutil.rmtree(job_folder(job), ignore_errors=True)  # a rerun's results replace the old
+        _review(job)
+    except Exception:
+        log.exception("could not prepare the review of job %s", job.id)

@@ -93,7 +93,10 @@ def dataset_region(request, dataset_id: int):
 def job_detail(request, job_id: int):
     job = access.get_job_for_user(request.user, job_id)
     formats = [(fmt, description) for fmt, (_, _, description) in results.FORMATS.items()]
-    return render(request, "review/job.html", {"job": job, "formats": formats})
+    done = job.status == Job.Status.SUCCEEDED and job.kind == Job.Kind.ENHANCE and job.dataset
+    first = job.dataset.elements[0] if done and job.dataset.elements else ""
+    return render(request, "review/job.html", {"job": job, "formats": formats,
+                                               "first_element": first})
 
 
 def _job_review(request, job_id: int) -> data.JobReview:
