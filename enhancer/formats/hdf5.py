@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 
 from enhancer import UserError
-from enhancer.formats import rules
+from enhancer.formats import rules, trustmaps
 
 MAX_OBJECTS = 200_000  # groups + datasets walked; a real MAPS file has a few hundred
 SMALL_BYTES = 16 * 1024**2  # names, units, attributes: never more than this
@@ -172,3 +172,32 @@ def write_maps(group: h5py.Group, name: str, data: np.ndarray) -> h5py.Dataset:
     data = np.ascontiguousarray(data, dtype=np.float32)
     return group.create_dataset(name, data=data, chunks=(1,) + data.shape[1:],
                                 compression="gzip", compression_opts=4)
+
+
+def read_trust_maps(f: h5py.File, paths: dict, maps_ds: h5py.Dataset, element_idx: list[int],
+                    elements: list[str], name: str) -> tuple[dict, dict]:
+    """Trust maps stored beside enhanced maps ({kind: dataset path}; absent ones are skipped):
+    (extras "<kind>:<Element>", {kind: path} of those found). See trustmaps.py."""
+    extras, found = {}, {}
+    for kind, path in paths.items():
+        ds = f.get(path)
+        if not isinstance(ds, h5py.Dataset):
+            continue
+        where = f"{name}:{path}"
+        trustmaps.check_shape(kind, ds.shape, maps_ds.shape, where)  # planes line up with the maps
+        check_maps(ds, where)
+        planes = read_planes(ds, element_idx, where)
+        extras.update(trustmaps.to_extras(kind, elements, planes, planes.shape, where))
+        found[kind] = path
+    return extras, found
+
+
+def write_trust_maps(group: h5py.Group, names: dict, stacks: dict, units: str) -> None:
+    """{kind: dataset name} in group: stale ones removed, present ones written like the maps."""
+    for kind, ds_name in names.items():
+        if ds_name in group:
+            del group[ds_name]  # left by an earlier enhancement; never an original dataset
+        if kind in stacks:
+            ds = write_maps(group, ds_name, stacks[kind])
+            ds.attrs["description"] = trustmaps.DESCRIPTIONS[kind]
+            ds.attrs["units"] = units if kind == "uncertainty" else ""

@@ -15,8 +15,11 @@ Spectra (/MAPS/Spectra/mca_arr, /MAPS/mca_arr) are never opened.
 
 Enhanced maps go beside the originals:
 - v10: /MAPS/XRF_Analyzed/<method>_Enhanced/{Counts_Per_Sec, Channel_Names, Channel_Units}
+  and, when the result has them, the trust maps Uncertainty and Chi2 (E, H, W) in the same group
 - v9:  /MAPS/<XRF_fits|XRF_roi|XRF_roi_plus>_Enhanced + <same>_channel_names
+  (+ <same>_uncertainty, <same>_chi2)
 with attributes pixel_size_nm (y, x), scale, provenance (JSON) and the enhancement's fields.
+Trust maps are stacked in Channel_Names order; read back as extras "uncertainty:<El>", "chi2:<El>".
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ import h5py
 import numpy as np
 
 from enhancer import UserError
-from enhancer.formats import hdf5, rules
+from enhancer.formats import hdf5, rules, trustmaps
 from enhancer.xrfmap import XRFMap
 
 V10_ORDER = ("NNLS", "Fitted", "ROI")
@@ -99,6 +102,7 @@ def read(f: h5py.File, path, fmt: str, method=None) -> XRFMap:
                                              f"{group}/Channel_Units")
         scalers_path, scaler_names_path = "/MAPS/Scalers/Values", "/MAPS/Scalers/Names"
         x_path, y_path = "/MAPS/Scan/x_axis", "/MAPS/Scan/y_axis"
+        trust_paths = {k: f"{group}/{v}" for k, v in trustmaps.V10_NAMES.items()}
     else:
         method = _choose(method, v9_methods(f), V9_ORDER, {v: k for k, v in V9_TO_V10.items()}, name)
         maps_path = f"/MAPS/{method}"
@@ -108,6 +112,7 @@ def read(f: h5py.File, path, fmt: str, method=None) -> XRFMap:
         units_path = "/MAPS/channel_units"
         scalers_path, scaler_names_path = "/MAPS/scalers", "/MAPS/scaler_names"
         x_path, y_path = "/MAPS/x_axis", "/MAPS/y_axis"
+        trust_paths = {k: f"/MAPS/{method}_{k}" for k in trustmaps.KINDS}
 
     ds = hdf5.dataset(f, maps_path)
     where = f"{name}:{maps_path}"
@@ -120,6 +125,11 @@ def read(f: h5py.File, path, fmt: str, method=None) -> XRFMap:
     repairs = rules.repair(data, elements, where)
     extras = {names[i]: np.nan_to_num(plane, nan=0.0, posinf=0.0, neginf=0.0)
               for i, plane in zip(extra_idx, hdf5.read_planes(ds, extra_idx, where))}
+    # only results written here hold trust maps; an original's datasets are never taken for them
+    if not method.endswith(ENHANCED):
+        trust_paths = {}
+    trust, trust_found = hdf5.read_trust_maps(f, trust_paths, ds, element_idx, elements, name)
+    extras.update(trust)
 
     shape2d = ds.shape[1:]
     x_axis = _optional_array(f, x_path, name)
@@ -128,7 +138,7 @@ def read(f: h5py.File, path, fmt: str, method=None) -> XRFMap:
     pixel = (hdf5.attr_pixel(ds) or (hdf5.attr_pixel(ds.parent) if fmt == "maps-v10" else None)
              or rules.pixel_size_from_axes(x_axis, y_axis))
     scalers = _scalers(f, scalers_path, scaler_names_path, shape2d, name)
-    datasets = {"maps": maps_path, "names": names_path}
+    datasets = {"maps": maps_path, "names": names_path, **trust_found}
     if scalers:
         datasets.update(scalers=scalers_path, scaler_names=scaler_names_path)
     if rules.axis_fits(x_axis, shape2d[1], shape2d, 1):
@@ -181,8 +191,9 @@ def _scalers(f, values_path, names_path, shape2d, name) -> dict:
     return {label: plane for label, plane in zip(labels, planes) if label}
 
 
-def write(f: h5py.File, original: XRFMap, enhanced: XRFMap, attrs: dict) -> str:
-    """Add the enhanced maps beside the originals in an open copy of the original file."""
+def write(f: h5py.File, original: XRFMap, enhanced: XRFMap, attrs: dict, trust=None) -> str:
+    """Add the enhanced maps (and trust: {kind: (E, H, W)}) beside the originals in an open copy
+    of the original file."""
     method = original.source.get("method") or ("Fitted" if original.source_format == "maps-v10"
                                                else "XRF_fits")
     target = method + ENHANCED
@@ -195,6 +206,7 @@ def write(f: h5py.File, original: XRFMap, enhanced: XRFMap, attrs: dict) -> str:
         hdf5.write_names(group, "Channel_Names", enhanced.elements, width=256)
         hdf5.write_names(group, "Channel_Units", [enhanced.units or "cts/s"] * len(enhanced.elements),
                          width=256)
+        hdf5.write_trust_maps(group, trustmaps.V10_NAMES, trust or {}, enhanced.units or "cts/s")
         group.attrs.update(attrs)
         return f"/MAPS/XRF_Analyzed/{target}"
     maps = f["/MAPS"]
@@ -203,5 +215,7 @@ def write(f: h5py.File, original: XRFMap, enhanced: XRFMap, attrs: dict) -> str:
             del maps[key]
     ds = hdf5.write_maps(maps, target, enhanced.data)
     hdf5.write_names(maps, target + "_channel_names", enhanced.elements, width=256)
+    hdf5.write_trust_maps(maps, {k: f"{target}_{k}" for k in trustmaps.KINDS}, trust or {},
+                          enhanced.units or "cts/s")
     ds.attrs.update(attrs)
     return f"/MAPS/{target}"

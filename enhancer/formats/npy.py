@@ -5,6 +5,9 @@ NPZ: either the layout written here (maps, elements, pixel_size_nm, provenance) 
 array per element, the member name being the element.
 An NPY carries no names or pixel size; write_result puts them in a sidecar `<file>.json`
 (read back when present) so that NPY in -> NPY out keeps provenance.
+Trust maps of an NPY or multi-page TIFF result: `<out>.uncertainty.npy`, `<out>.chi2.npy`
+(out.npy -> out.uncertainty.npy), in the main array's shape, read back when the result's
+metadata lists them ("trust_maps"); an NPZ result holds them as arrays `uncertainty`, `chi2`.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from enhancer import UserError
-from enhancer.formats import rules
+from enhancer.formats import rules, trustmaps
 from enhancer.xrfmap import XRFMap
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -59,20 +62,44 @@ def _sidecar(path: Path) -> dict:
     return meta if isinstance(meta, dict) else {}
 
 
-def read_npy(path: Path) -> XRFMap:
+def _load(path: Path) -> np.ndarray:
+    """One NPY file, its header checked (no pickles, numbers, size) before the data is read."""
     with open(path, "rb") as fh:
         shape, dtype = _header(fh, path.name)
         offset = fh.tell()
     if path.stat().st_size < offset + int(np.prod(shape)) * dtype.itemsize:
         raise UserError(f"{path.name} is truncated: its header declares {shape} {dtype}")
-    data = _as_maps(np.load(path, allow_pickle=False), path.name)
+    return np.load(path, allow_pickle=False)
+
+
+def read_trust_sidecars(path: Path, meta: dict, elements, maps_shape) -> tuple[dict, list[str]]:
+    """Trust maps kept beside an NPY or TIFF result (the kinds its metadata lists; the file names
+    are made here, never taken from the file): (extras, names of listed files that are gone)."""
+    extras, missing = {}, []
+    for kind in trustmaps.listed(meta):
+        side = trustmaps.sidecar(path, kind)
+        if not side.is_file():  # the result was copied without it: the maps are still good
+            missing.append(side.name)
+            continue
+        extras.update(trustmaps.to_extras(kind, elements, _load(side), maps_shape, side.name))
+    return extras, missing
+
+
+def read_npy(path: Path) -> XRFMap:
+    array = _load(path)
+    data = _as_maps(array, path.name)
     meta = _sidecar(path)
     names = meta.get("elements")
     if not (isinstance(names, list) and len(names) == data.shape[0]):
         names = ([rules.element_from_filename(path.stem)] if data.shape[0] == 1
                  else [f"map_{i + 1}" for i in range(data.shape[0])])
-    return _finish(path, "npy", [str(n) for n in names], data, meta.get("pixel_size_nm"),
-                   {"maps": "array", "ndim": len(shape)}, str(meta.get("units", "")))
+    names = [str(n) for n in names]
+    xrf = _finish(path, "npy", names, data, meta.get("pixel_size_nm"),
+                  {"maps": "array", "ndim": array.ndim}, str(meta.get("units", "")))
+    xrf.extras, missing = read_trust_sidecars(path, meta, names, data.shape)
+    if missing:
+        xrf.provenance["trust_maps_missing"] = missing
+    return xrf
 
 
 def read_npz(path: Path) -> XRFMap:
@@ -88,7 +115,12 @@ def read_npz(path: Path) -> XRFMap:
             names = [str(n) for n in np.atleast_1d(npz["elements"])]
             pixel = npz["pixel_size_nm"] if "pixel_size_nm" in keys else None
             units = str(npz["units"]) if "units" in keys else ""
-            return _finish(path, "npz", names, data, pixel, {"maps": "maps", "names": "elements"}, units)
+            xrf = _finish(path, "npz", names, data, pixel, {"maps": "maps", "names": "elements"}, units)
+            for kind in trustmaps.KINDS:
+                if kind in keys:
+                    xrf.extras.update(trustmaps.to_extras(kind, names, npz[kind], data.shape,
+                                                          f"{path.name}:{kind}"))
+            return xrf
         arrays = {k: npz[k] for k in keys}
     planes = {k: a for k, a in arrays.items() if a.ndim == 2 and a.dtype.kind in "iuf"}
     if not planes:
@@ -116,17 +148,22 @@ def _finish(path, fmt, names, data, pixel, datasets, units) -> XRFMap:
     )
 
 
+def as_input_shape(original: XRFMap, stack: np.ndarray) -> np.ndarray:
+    """NPY out in the input's shape: (rows, cols) stays 2-D."""
+    stack = np.asarray(stack, dtype=np.float32)
+    if original.source.get("datasets", {}).get("ndim") == 2 and stack.shape[0] == 1:
+        return stack[0]
+    return stack
+
+
 def npy_bytes_and_sidecar(original: XRFMap, enhanced: XRFMap, attrs: dict):
-    """NPY out in the input's shape: (rows, cols) stays 2-D, with the JSON sidecar."""
-    data = np.asarray(enhanced.data, dtype=np.float32)
-    if original.source.get("datasets", {}).get("ndim") == 2 and data.shape[0] == 1:
-        data = data[0]
+    """NPY out in the input's shape, with the JSON sidecar."""
     meta = {"elements": enhanced.elements, "units": enhanced.units, **attrs}
-    return data, meta
+    return as_input_shape(original, enhanced.data), meta
 
 
-def save_npz(fh, enhanced: XRFMap, attrs: dict) -> None:
-    extra = {}
+def save_npz(fh, enhanced: XRFMap, attrs: dict, trust=None) -> None:
+    extra = {kind: np.asarray(stack, dtype=np.float32) for kind, stack in (trust or {}).items()}
     if enhanced.pixel_size_nm:
         extra["pixel_size_nm"] = np.asarray(enhanced.pixel_size_nm, dtype=np.float64)
     np.savez(fh, maps=np.asarray(enhanced.data, dtype=np.float32),

@@ -11,7 +11,9 @@ Fit channels that are not elements (snip_bkg, r_factor, sel_cnt, total_cnt, comp
 are kept apart as extras. Positions are motor units, usually um.
 
 Enhanced maps go beside the originals: xrfmap/<det>/<xrf_fit|xrf_roi>_enhanced + ..._enhanced_name,
-with attributes pixel_size_nm (y, x), scale, provenance (JSON) and the enhancement's fields.
+with attributes pixel_size_nm (y, x), scale, provenance (JSON) and the enhancement's fields, and
+the trust maps, when the result has them: ..._enhanced_uncertainty, ..._enhanced_chi2 (E, H, W)
+in ..._enhanced_name order, read back as extras "uncertainty:<El>", "chi2:<El>".
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import h5py
 import numpy as np
 
 from enhancer import UserError
-from enhancer.formats import hdf5, rules
+from enhancer.formats import hdf5, rules, trustmaps
 from enhancer.xrfmap import XRFMap
 
 ORDER = ("xrf_fit", "xrf_roi")
@@ -80,12 +82,16 @@ def read(f: h5py.File, path, method=None) -> XRFMap:
     repairs = rules.repair(data, elements, where)
     extras = {names[i]: np.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0)
               for i, p in zip(extra_idx, hdf5.read_planes(ds, extra_idx, where))}
+    # only results written here hold trust maps; an original's datasets are never taken for them
+    trust_paths = {k: f"{maps_path}_{k}" for k in trustmaps.KINDS} if method.endswith(ENHANCED) else {}
+    trust, trust_found = hdf5.read_trust_maps(f, trust_paths, ds, element_idx, elements, name)
+    extras.update(trust)
 
     shape2d = tuple(ds.shape[1:])
     x_axis, y_axis = _positions(f, shape2d, name)
     pixel = hdf5.attr_pixel(ds) or rules.pixel_size_from_axes(x_axis, y_axis)
     scalers = _scalers(f, shape2d, name)
-    datasets = {"maps": maps_path, "names": names_path}
+    datasets = {"maps": maps_path, "names": names_path, **trust_found}
     if x_axis is not None and rules.axis_fits(x_axis, shape2d[1], shape2d, 1):
         datasets.update(x_axis="/xrfmap/positions/pos[x_pos]", y_axis="/xrfmap/positions/pos[y_pos]")
     else:
@@ -136,7 +142,7 @@ def _scalers(f, shape2d, name) -> dict:
     return out
 
 
-def write(f: h5py.File, original: XRFMap, enhanced: XRFMap, attrs: dict) -> str:
+def write(f: h5py.File, original: XRFMap, enhanced: XRFMap, attrs: dict, trust=None) -> str:
     method = original.source.get("method") or "xrf_fit"
     target = method + ENHANCED
     det = f["xrfmap"][original.source.get("detector", "detsum")]
@@ -145,5 +151,7 @@ def write(f: h5py.File, original: XRFMap, enhanced: XRFMap, attrs: dict) -> str:
             del det[key]  # a second enhancement replaces the first, never the originals
     ds = hdf5.write_maps(det, target, enhanced.data)
     hdf5.write_names(det, target + "_name", enhanced.elements)
+    hdf5.write_trust_maps(det, {k: f"{target}_{k}" for k in trustmaps.KINDS}, trust or {},
+                          enhanced.units or "counts")
     ds.attrs.update(attrs)
     return ds.name

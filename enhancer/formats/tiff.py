@@ -8,6 +8,10 @@ pixels per cm, which Fiji also reads).
 Output of an enhanced TIFF set: the same file names with an `_enhanced` suffix
 (SUM_maps_XRF_Fe_K_enhanced.tiff), in a folder when the input was a folder and in a zip when
 it was a zip, plus provenance.json. Members of a zip are read in memory, never extracted.
+Trust maps, when the result has them, go beside as SUM_maps_XRF_Fe_K_enhanced_uncertainty.tiff
+and ..._enhanced_chi2.tiff; their metadata ({"trust_map": kind, "element": ...}), not their
+name, makes the reader put them in extras ("uncertainty:Fe_K") instead of among the maps.
+A multi-page TIFF result keeps them in NPY sidecars (see npy.read_trust_sidecars).
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import numpy as np
 import tifffile
 
 from enhancer import UserError
-from enhancer.formats import rules
+from enhancer.formats import npy, rules, trustmaps
 from enhancer.xrfmap import XRFMap
 
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
@@ -132,31 +136,50 @@ def read_set(path: Path) -> XRFMap:
             container = "zip"
         if not members:
             raise UserError(f"{path.name} holds no TIFF maps")
-        names = _names_for(stems)
-        data, pixel, units = None, None, ""
+        data, pixel, units, trust_of, first_map = None, None, "", {}, True
         for i, label in enumerate(labels):
             what = f"{path.name}:{label}"
             with _open(opener(i), what) as tif:
                 plane = _page_array(tif, what)
                 if plane.ndim != 2:
                     raise UserError(f"{what} holds {plane.shape} values; a TIFF set has one 2-D map per file")
+                meta = _metadata(tif)
+                kind = _trust_kind(meta)
                 if data is None:
                     rules.check_map_shape((len(labels),) + plane.shape, path.name)
                     rules.check_declared_size((len(labels),) + plane.shape, np.float32, path.name)
                     data = np.empty((len(labels),) + plane.shape, dtype=np.float32)
-                    meta = _metadata(tif)
-                    pixel, units = _pixel_from(tif, meta), str(meta.get("units", ""))
                 elif plane.shape != data.shape[1:]:
                     raise UserError(f"{what} is {plane.shape[0]} x {plane.shape[1]} pixels but "
                                     f"{labels[0]} is {data.shape[1]} x {data.shape[2]}; a set needs one size")
+                if kind:
+                    trust_of[i] = f"{kind}:{meta['element']}"
+                elif first_map:  # the first element map says the pixel size and units
+                    pixel, units = _pixel_from(tif, meta), str(meta.get("units", ""))
+                    first_map = False
                 data[i] = plane
+    extras = {}
+    if trust_of:  # a result read back: its trust maps go to extras, not among the elements
+        keep = [i for i in range(len(labels)) if i not in trust_of]
+        if not keep:
+            raise UserError(f"{path.name} holds only trust maps (uncertainty, chi2), no element maps")
+        extras = {key: data[i].copy() for i, key in trust_of.items()}
+        data, labels, stems = data[keep], [labels[i] for i in keep], [stems[i] for i in keep]
+    names = _names_for(stems)
     repairs = rules.repair(data, names, path.name)
     return XRFMap(
         elements=names, data=data, pixel_size_nm=pixel, units=units, source_format="tiff-set",
+        extras=extras,
         source={"path": str(path), "method": None, "container": container,
                 "datasets": dict(zip(names, labels)), "elements": dict(zip(names, labels))},
         provenance={"repairs": repairs} if repairs else {},
     )
+
+
+def _trust_kind(meta: dict) -> str | None:
+    """The kind of trust map a member written by write_set_members holds, or None for a map."""
+    kind = meta.get("trust_map")
+    return kind if kind in trustmaps.KINDS and isinstance(meta.get("element"), str) else None
 
 
 def read_tiff(path: Path) -> XRFMap:
@@ -178,12 +201,16 @@ def read_tiff(path: Path) -> XRFMap:
             f"map_{i + 1}" for i in range(count)]
     rules.check_names(names, count, path.name)
     repairs = rules.repair(data, names, path.name)
+    extras, missing = npy.read_trust_sidecars(path, meta, names, data.shape)
+    provenance = {"repairs": repairs} if repairs else {}
+    if missing:
+        provenance["trust_maps_missing"] = missing
     return XRFMap(
         elements=names, data=data, pixel_size_nm=pixel, units=str(meta.get("units", "")),
-        source_format="tiff",
+        source_format="tiff", extras=extras,
         source={"path": str(path), "method": None, "datasets": {"maps": "pages"},
                 "elements": {n: f"page {i + 1}" for i, n in enumerate(names)}},
-        provenance={"repairs": repairs} if repairs else {},
+        provenance=provenance,
     )
 
 
@@ -199,19 +226,30 @@ def tiff_bytes(data: np.ndarray, meta: dict, pixel_size_nm) -> bytes:
     return buf.getvalue()
 
 
-def member_names(original: XRFMap, enhanced: XRFMap) -> list[str]:
-    """Where each enhanced map goes: the original file's name with the `_enhanced` suffix."""
+def member_names(original: XRFMap, enhanced: XRFMap, kind: str | None = None) -> list[str]:
+    """Where each enhanced map goes: the original file's name with the `_enhanced` suffix
+    (`_enhanced_<kind>` for a trust map)."""
     sources = original.source.get("elements", {})
+    tail = ENHANCED + (f"_{kind}" if kind else "")
     out = []
     for element in enhanced.elements:
         src = PurePosixPath(sources.get(element, f"{element}.tiff"))
-        out.append(PurePosixPath(src.name).stem + ENHANCED + (src.suffix or ".tiff"))
+        out.append(PurePosixPath(src.name).stem + tail + (src.suffix or ".tiff"))
     return out
 
 
-def write_set_members(original: XRFMap, enhanced: XRFMap, attrs: dict):
-    """(name, bytes) pairs of an enhanced TIFF set, provenance.json last."""
+def write_set_members(original: XRFMap, enhanced: XRFMap, attrs: dict, trust=None):
+    """(name, bytes) pairs of an enhanced TIFF set: the maps, the trust maps ({kind: (E, H, W)}),
+    provenance.json last."""
     for name, element, plane in zip(member_names(original, enhanced), enhanced.elements, enhanced.data):
         meta = {"element": element, "units": enhanced.units, **attrs}
         yield name, tiff_bytes(plane, meta, enhanced.pixel_size_nm)
-    yield "provenance.json", json.dumps(rules.jsonable(attrs), indent=2).encode()
+    trust = trust or {}
+    for kind, stack in trust.items():
+        for name, element, plane in zip(member_names(original, enhanced, kind), enhanced.elements, stack):
+            meta = {"element": element, "trust_map": kind, "description": trustmaps.DESCRIPTIONS[kind],
+                    "units": enhanced.units if kind == "uncertainty" else "",
+                    **{k: attrs[k] for k in ("pixel_size_nm", "software_version", "date") if k in attrs}}
+            yield name, tiff_bytes(plane, meta, enhanced.pixel_size_nm)
+    listing = {"trust_maps": list(trust)} if trust else {}
+    yield "provenance.json", json.dumps(rules.jsonable({**attrs, **listing}), indent=2).encode()

@@ -4,6 +4,18 @@ HDF5 (MAPS v10/v9, PyXRF): a copy of the input file with the enhanced maps added
 originals, which stay byte-identical (the copy is made with shutil, then only new objects are
 created). TIFF set -> TIFF set (folder or zip), TIFF -> multi-page TIFF, NPY -> NPY (+ sidecar
 JSON), NPZ -> NPZ. Enhanced maps may be on a finer grid (scale S): their pixel size is stored.
+
+Trust maps (trustmaps.py: extras "uncertainty:<El>", "chi2:<El>" on the enhanced grid) go beside
+the enhanced maps, one (E, H, W) float32 stack per kind in the enhanced maps' element order:
+- MAPS v10: /MAPS/XRF_Analyzed/<method>_Enhanced/Uncertainty, .../Chi2
+- MAPS v9:  /MAPS/<XRF_fits|XRF_roi|XRF_roi_plus>_Enhanced_uncertainty, ..._Enhanced_chi2
+- PyXRF:    xrfmap/<det>/<xrf_fit|xrf_roi>_enhanced_uncertainty, ..._enhanced_chi2
+- TIFF set: <name>_enhanced_uncertainty.tiff, <name>_enhanced_chi2.tiff per element
+- TIFF, NPY: sidecars <out>.uncertainty.npy, <out>.chi2.npy (out.npy -> out.uncertainty.npy),
+  listed in the result's metadata ("trust_maps"); NPZ: arrays `uncertainty`, `chi2`.
+Other extras (fit channels such as Num_Iter) are not written. A result without trust maps has
+none of these. Every file of a result is written under a temp name and all are swapped in
+together at the end, the main file last: a failure leaves none of them behind.
 """
 from __future__ import annotations
 
@@ -12,7 +24,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,7 +33,7 @@ import numpy as np
 
 import enhancer
 from enhancer import UserError
-from enhancer.formats import maps, npy, pyxrf, rules, tiff
+from enhancer.formats import maps, npy, pyxrf, rules, tiff, trustmaps
 from enhancer.xrfmap import XRFMap
 
 
@@ -98,11 +110,19 @@ def result_attrs(original: XRFMap, enhanced: XRFMap, provenance: dict) -> dict:
     return attrs
 
 
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as fh:
+        np.save(fh, array, allow_pickle=False)
+
+
 def write_result(original: XRFMap, enhanced: XRFMap, out_path, provenance: dict | None = None) -> Path:
-    """Write enhanced maps in the layout of original.source_format; returns the path written."""
+    """Write enhanced maps (and their trust maps) in the layout of original.source_format;
+    returns the path written."""
     out = Path(out_path)
     fmt = original.source_format
+    trust = trustmaps.stacks(enhanced)  # a malformed set fails here, before anything is written
     attrs = result_attrs(original, enhanced, provenance or {})
+    listing = {"trust_maps": list(trust)} if trust else {}
     if fmt in ("maps-v10", "maps-v9", "pyxrf"):
         src = Path(original.source.get("path", ""))
         if not src.is_file():
@@ -112,23 +132,28 @@ def write_result(original: XRFMap, enhanced: XRFMap, out_path, provenance: dict 
         with atomic_file(out) as tmp:
             shutil.copyfile(src, tmp)
             with h5py.File(tmp, "r+") as f:
-                (pyxrf if fmt == "pyxrf" else maps).write(f, original, enhanced, attrs)
+                (pyxrf if fmt == "pyxrf" else maps).write(f, original, enhanced, attrs, trust)
     elif fmt == "tiff-set":
         as_zip = original.source.get("container") == "zip"
-        write_members(out, tiff.write_set_members(original, enhanced, attrs), as_zip)
-    elif fmt == "tiff":
-        meta = {"elements": enhanced.elements, "units": enhanced.units, **attrs}
-        with atomic_file(out) as tmp:
-            tmp.write_bytes(tiff.tiff_bytes(enhanced.data, meta, enhanced.pixel_size_nm))
-    elif fmt == "npy":
-        data, meta = npy.npy_bytes_and_sidecar(original, enhanced, attrs)
-        with atomic_file(out) as tmp, open(tmp, "wb") as fh:
-            np.save(fh, data, allow_pickle=False)
-        with atomic_file(out.with_name(out.name + ".json")) as tmp:
-            tmp.write_text(json.dumps(rules.jsonable(meta), indent=2))
+        write_members(out, tiff.write_set_members(original, enhanced, attrs, trust), as_zip)
+    elif fmt in ("tiff", "npy"):
+        # several files: all written under temp names, swapped in on leaving, the main one last
+        with ExitStack() as files:
+            main = files.enter_context(atomic_file(out))
+            if fmt == "tiff":
+                meta = {"elements": enhanced.elements, "units": enhanced.units, **attrs, **listing}
+                main.write_bytes(tiff.tiff_bytes(enhanced.data, meta, enhanced.pixel_size_nm))
+            else:
+                data, meta = npy.npy_bytes_and_sidecar(original, enhanced, {**attrs, **listing})
+                _save_npy(main, data)
+                side = files.enter_context(atomic_file(out.with_name(out.name + ".json")))
+                side.write_text(json.dumps(rules.jsonable(meta), indent=2))
+            for kind, stack in trust.items():
+                _save_npy(files.enter_context(atomic_file(trustmaps.sidecar(out, kind))),
+                          npy.as_input_shape(original, stack) if fmt == "npy" else stack)
     elif fmt == "npz":
         with atomic_file(out) as tmp, open(tmp, "wb") as fh:
-            npy.save_npz(fh, enhanced, rules.jsonable(attrs))
+            npy.save_npz(fh, enhanced, rules.jsonable(attrs), trust)
     else:
         raise UserError(f"cannot write results in the layout {fmt!r}; export them as TIFF, PNG or CSV")
     return out
