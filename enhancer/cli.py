@@ -125,10 +125,8 @@ def cmd_enhance(args):
     bundle = load_bundle(args.model)
     m = read(args.input, args.pixel_nm)
     result = enhance_map(m, bundle, pixel_nm=args.pixel_nm, device=args.device, ensemble=args.ensemble)
+    # with --ensemble N the uncertainty maps travel in the result (formats.write_result)
     save_maps(args.output, result, original=m, provenance=result.provenance.get("enhancement"))
-    if args.ensemble > 1:
-        sigma = np.stack([result.extras[f"uncertainty:{el}"] for el in m.elements])
-        np.save(Path(args.output).with_suffix(".uncertainty.npy"), sigma)
 
 
 def cmd_evaluate(args):
