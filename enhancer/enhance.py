@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from . import Cancelled, UserError, __version__
 from .bundle import Bundle
+from .formats.trustmaps import KINDS as TRUST_KINDS
 from .network import fold_batchnorm, upsample
 from .xrfmap import XRFMap
 
@@ -211,6 +212,8 @@ def enhance_map(xrfmap: XRFMap, bundle: Bundle, *, pixel_nm=None, device="auto",
     out, var = enhance(xrfmap.data, bundle, device=device, ensemble=ensemble, progress=progress,
                        cancel=cancel, return_variance=True)
     result = xrfmap.with_data(out, pixel_size_nm=(step_nm / bundle.scale,) * 2)
+    # Trust maps read back from an earlier result describe that result, not this one.
+    result.extras = {k: v for k, v in result.extras.items() if k.split(":")[0] not in TRUST_KINDS}
     result.provenance["enhancement"] = {
         "model": bundle.name,
         "probe_fwhm_nm": bundle.degradation.probe_fwhm_nm,

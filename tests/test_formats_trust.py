@@ -337,9 +337,6 @@ def test_cli_enhance_with_ensemble_puts_the_uncertainty_in_the_result(tmp_path):
                                    rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="known bug outside formats: XRFMap.with_data (used by "
-                   "enhance_map) keeps same-grid extras, so at scale 1 a result read back passes "
-                   "its old trust maps on to the new result; to be fixed there (drop '<kind>:' extras)")
 def test_enhancing_a_result_again_at_scale_1_does_not_pass_on_its_old_trust_maps(tmp_path):
     import torch
 
