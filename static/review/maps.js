@@ -94,7 +94,7 @@ const xrfMaps = (() => {
       const trace = {
         type: "heatmap", x: decode(this.shown[`x_${u}`]), y: decode(this.shown[`y_${u}`]),
         zsmooth: false, hoverongaps: false,
-        colorbar: { title: { text: units, side: "right" }, thickness: 12, len: 0.9, exponentformat: "e" },
+        colorbar: { title: { text: units, side: "top" }, thickness: 12, len: 0.9, exponentformat: "e" },
       };
       const hover = `x %{x:.4g} ${axisUnits}<br>y %{y:.4g} ${axisUnits}<br>`;
       let [lo, hi] = this.range;
@@ -128,9 +128,9 @@ const xrfMaps = (() => {
       const spanUm = Math.abs(xr[1] - xr[0]) * perUnit, len = niceLength(spanUm);
       const x0 = Math.min(xr[0], xr[1]) + 0.05 * Math.abs(xr[1] - xr[0]), x1 = x0 + len / perUnit;
       const label = len >= 1 ? `${len} µm` : `${Math.round(len * 1000)} nm`;
-      return [[{ type: "line", xref: "x", yref: "paper", x0, x1, y0: 0.05, y1: 0.05,
+      return [[{ type: "line", xref: "x", yref: "y domain", x0, x1, y0: 0.06, y1: 0.06,
         line: { color: "white", width: 4 }, editable: false, name: "scale bar" }],
-      [{ xref: "x", yref: "paper", x: (x0 + x1) / 2, y: 0.07, text: label, showarrow: false,
+      [{ xref: "x", yref: "y domain", x: (x0 + x1) / 2, y: 0.08, text: label, showarrow: false,
         font: { color: "white", size: 12 }, yanchor: "bottom", bgcolor: "rgba(0,0,0,0.35)" }]];
     }
 

@@ -63,7 +63,7 @@ const xrfReview = (() => {
         say("percent", `${Math.round(100 * job.progress)} %` + (job.queue_position ? ` · ${job.queue_position} in the queue` : ""));
         say("message", job.error || job.message);
         if (["queued", "running"].includes(job.status)) { setTimeout(tick, POLL_MS); return; }
-        if ($("cancel")) $("cancel").hidden = true;
+        if ($("cancel")) $("cancel").remove();
         if (job.status === "succeeded" && job.kind === "enhance" && !started) loadReview();
       };
       tick();
@@ -202,6 +202,10 @@ const xrfReview = (() => {
 
     function drawCurves(c) {
       const h = c.history, st = c.steps.filter((p) => p.loss != null);
+      if (!h.length && !st.length) {
+        say("training-status", "No training history in this bundle (shipped or uploaded without one).");
+        return;
+      }
       const traces = [];
       if (st.length) traces.push({ x: st.map((p) => p.step), y: st.map((p) => p.loss), name: "loss (each report)", mode: "lines", line: { color: "#9ca3af" } });
       if (h.length) traces.push({ x: h.map((p) => p.step), y: h.map((p) => p.loss), name: "loss (epoch)", mode: "lines+markers", line: { color: "#2563eb" } });
@@ -261,7 +265,7 @@ const xrfReview = (() => {
         name: "1/7 threshold", mode: "lines", line: { dash: "dot", color: "#6b7280" } }], {
         title: { text: "FRC against the truth (resolution where each curve crosses 1/7)" },
         xaxis: { title: { text: "spatial frequency (1/µm)" } }, yaxis: { title: { text: "FRC" }, range: [-0.1, 1.05] },
-        margin: { t: 30, r: 10 }, legend: { orientation: "h" } }, PLOT);
+        margin: { t: 30, r: 10, b: 90 }, legend: { orientation: "h", y: -0.3 } }, PLOT);
       say("example-status", ex.phantom);
     }
 
