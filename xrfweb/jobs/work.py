@@ -35,6 +35,11 @@ def enhance(job: Job, reporter) -> None:
     )
     reporter.progress(0.93, "writing the results", force=True)
     write_results(job, original, enhanced)
+    # The review page's maps, totals, resolution and trust report, so its first view is instant.
+    from xrfweb.review.data import build_job_review
+
+    reporter.progress(0.96, "preparing the review", force=True)
+    build_job_review(job)
 
 
 def write_results(job: Job, original, enhanced) -> None:
