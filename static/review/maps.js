@@ -144,7 +144,8 @@ const xrfMaps = (() => {
     layout() {
       const u = this.units() === "um" ? "µm" : "pixels";
       const layout = {
-        title: { text: this.opts.title || "", font: { size: 14 } },
+        // Left-aligned: the mode bar sits top right.
+        title: { text: this.opts.title || "", font: { size: 14 }, x: 0.01, xanchor: "left" },
         margin: { l: 55, r: 10, t: 30, b: 40 },
         xaxis: { title: { text: `x (${u})` }, constrain: "domain" },
         yaxis: { title: { text: `y (${u})` }, autorange: "reversed", scaleanchor: "x", constrain: "domain" },

@@ -134,7 +134,8 @@ const xrfReview = (() => {
         const p = await getJSON(query(urls.profile, { element, ...box }));
         const um = p.after.distance.um != null;
         const axis = um ? "um" : "px";
-        if (!$("profile").classList.contains("js-plotly-plot")) $("profile").innerHTML = "";
+        if ($("profile-placeholder")) $("profile-placeholder").remove();
+        $("profile").hidden = false;  // shown before drawing: Plotly sizes it from its box
         const trace = (side, name, style) => ({ x: p[side].distance[axis], y: p[side].values, name, mode: "lines+markers", line: style });
         Plotly.react($("profile"), [trace("before", `before (input grid)`, { color: "#6b7280" }),
           trace("after", `after (enhanced)`, { color: "#dc2626" })], {
@@ -206,6 +207,7 @@ const xrfReview = (() => {
         say("training-status", "No training history in this bundle (shipped or uploaded without one).");
         return;
       }
+      $("training-plots").hidden = false;
       const traces = [];
       if (st.length) traces.push({ x: st.map((p) => p.step), y: st.map((p) => p.loss), name: "loss (each report)", mode: "lines", line: { color: "#9ca3af" } });
       if (h.length) traces.push({ x: h.map((p) => p.step), y: h.map((p) => p.loss), name: "loss (epoch)", mode: "lines+markers", line: { color: "#2563eb" } });
@@ -232,6 +234,7 @@ const xrfReview = (() => {
       $("benchmark").innerHTML = `<table><tr><th>Case</th><th>Set</th><th>Method</th><th>PSNR (dB)</th><th>SSIM</th>
         <th>FRC (nm)</th><th>Max totals error</th></tr>${lines.join("")}</table>`;
       $("bench-metric-label").hidden = false;
+      $("bench-bars").hidden = false;
       const draw = () => {
         const metric = $("bench-metric").value, labels = rows.map((r) => `${r.case} ${r.set}`);
         const methods = [...new Set(rows.flatMap((r) => Object.keys(r.summary)))];
