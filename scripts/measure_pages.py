@@ -4,12 +4,14 @@
 
 Builds a throwaway site (temp data folder, SQLite): one user, a measured map of E elements at
 size/2 x size/2 pixels (a cell phantom through the model's forward model), a small scale-2
-model and a finished enhancement job whose result files the worker's writer produced
+model and a finished enhancement job whose result files and review the worker's code produced
 (E x size x size). Serves it with `manage.py runserver` (what `make run` uses) and opens
 /jobs/<id>/ in Debian's Chromium (Playwright) twice, each time in a fresh browser context
 (empty HTTP cache):
-  cold: the first view ever, which also reads the maps and builds the review (data.prepare_job);
-  warm: a later view (the review is already built, as after the worker prepared it).
+  warm: the review was prepared by the worker (xrfweb.review.data.build_job_review), as for
+        every job it finishes;
+  cold: the review folder removed first, so this view reads the maps and builds it
+        (a job finished before the worker prepared reviews).
 Transferred bytes = the sum over every response of its headers and its body as sent (encoded).
 First map = performance mark "xrf-first-map" (set by static/review/maps.js when the first
 Plotly heatmap has been drawn), against navigation start. Not a test: numbers go in docs/pages.md.
@@ -30,8 +32,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 PASSWORD = "measure-pages-password"
 
 
-def build_site(elements: int, size: int) -> int:
-    """The user, map, model and finished job; returns the job id."""
+def build_site(elements: int, size: int, model_name: str = "") -> int:
+    """The user, map, model and finished job; returns the job id. With model_name (a shipped
+    bundle), the map is the real HXN set (../shared) enhanced by that model instead."""
     import numpy as np
     import torch
     from django.core.management import call_command
@@ -57,25 +60,38 @@ def build_site(elements: int, size: int) -> int:
     project = Project.objects.create(name="Measure", owner=user)
     names = [f"E{i}" for i in range(elements)]
     degradation = Degradation(probe_fwhm_nm=80.0, pixel_nm=25.0, scale=2, counts=200.0)
-    measured = degradation.apply(phantom("cell", size, elements, seed=7), seed=7)
+    if model_name:
+        hxn = read_map(REPO.parent / "shared" / "data" / "real" / "hxn-fe-aggregate", pixel_nm=50.0)
+        names, measured = hxn.elements, hxn.data
+    else:
+        measured = degradation.apply(phantom("cell", size, elements, seed=7), seed=7)
     stored = new_name(".npz")
     np.savez(uploads_dir() / stored, maps=measured, elements=np.array(names),
              pixel_size_nm=np.array([50.0, 50.0]))
     dataset = Dataset.objects.create(
-        project=project, uploaded_by=user, original_name="measure.npz", stored_name=stored,
+        project=project, uploaded_by=user, stored_name=stored,
+        original_name="hxn-fe-aggregate.npz" if model_name else "measure.npz",
         kind="npz", size_bytes=(uploads_dir() / stored).stat().st_size, status="ready",
         elements=names, shape=list(measured.shape), pixel_size_nm=[50.0, 50.0],
         source_format="npz")
-    config = {"name": "measure-x2", "elements": "any", "pixel_nm": 25.0, "scale": 2,
-              "degradation": degradation.to_dict()}
-    folder = save_bundle(models_dir() / "measure-x2", ResidualEnhancer(1, 1, 4), config)
-    model = EnhancementModel.objects.create(name="measure-x2", status="approved", source="uploaded",
-                                            folder="measure-x2", config=load_bundle(folder).config)
+    if model_name:
+        folder = model_name
+        model = EnhancementModel.objects.get(name=model_name)  # registered by migrate
+    else:
+        config = {"name": "measure-x2", "elements": "any", "pixel_nm": 25.0, "scale": 2,
+                  "degradation": degradation.to_dict()}
+        folder = save_bundle(models_dir() / "measure-x2", ResidualEnhancer(1, 1, 4), config)
+        model = EnhancementModel.objects.create(
+            name="measure-x2", status="approved", source="uploaded", folder="measure-x2",
+            config=load_bundle(folder).config)
     job = Job.objects.create(kind="enhance", status="succeeded", progress=1.0, created_by=user,
                              project=project, dataset=dataset, model=model,
                              started=timezone.now(), finished=timezone.now())
     original = read_map(dataset.path)
     write_results(job, original, enhance_map(original, load_bundle(folder), device="cpu"))
+    from xrfweb.review.data import build_job_review
+
+    build_job_review(job)  # as the worker does; the cold visit below starts from nothing again
     return job.id
 
 
@@ -85,14 +101,48 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def visit(browser, base: str, path: str, shot: Path | None) -> dict:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+def clear_review_cache() -> None:
+    import shutil
+
+    from xrfweb.paths import data_dir
+
+    shutil.rmtree(data_dir("review"))
+
+
+def readme_shot(browser, base: str, path: str, out: Path) -> None:
+    """The top of the job page with a line profile drawn on the enhanced map."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1650})
     page = context.new_page()
+    sign_in(page, base)
+    page.goto(f"{base}{path}")
+    page.wait_for_function("document.querySelector('#after') && document.querySelector('#after').data")
+    page.click("#draw-line")
+    box = page.locator("#after .nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + 0.25 * box["width"], box["y"] + 0.3 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.75 * box["width"], box["y"] + 0.62 * box["height"], steps=8)
+    page.mouse.up()
+    page.wait_for_function("document.querySelector('#profile').data?.length === 2")
+    page.click("#draw-line")  # back to zoom: the button reads "Draw a line profile"
+    page.locator("#profile").scroll_into_view_if_needed()
+    page.evaluate("window.scrollTo(0, 0)")
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(out), clip={"x": 0, "y": 0, "width": 1400, "height": 1650})
+    context.close()
+
+
+def sign_in(page, base: str) -> None:
     page.goto(f"{base}/accounts/login/")
     page.fill("input[name=username]", "measure")
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit], input[type=submit]")
+    page.click("main button, main input[type=submit]")
     page.wait_for_load_state()
+
+
+def visit(browser, base: str, path: str, shot: Path | None) -> dict:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    sign_in(page, base)
     responses = []
     page.on("requestfinished", lambda request: responses.append(request))
     page.goto(f"{base}{path}")
@@ -121,6 +171,10 @@ def main() -> int:
     parser.add_argument("--elements", type=int, default=10)
     parser.add_argument("--size", type=int, default=1000, help="enhanced map side (pixels)")
     parser.add_argument("--shots", type=Path, help="save full-page screenshots here")
+    parser.add_argument("--model", default="", help="a shipped model: enhance the real HXN set "
+                        "with it instead (what docs/screenshot-job.png shows)")
+    parser.add_argument("--readme-shot", type=Path, help="save the top of the job page, with a "
+                        "line profile drawn, here")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="xrfweb-measure-"))
@@ -133,9 +187,8 @@ def main() -> int:
 
     django.setup()
     t0 = time.monotonic()
-    job_id = build_site(args.elements, args.size)
-    print(f"site built in {time.monotonic() - t0:.0f} s: job {job_id}, "
-          f"{args.elements} x {args.size} x {args.size}", flush=True)
+    job_id = build_site(args.elements, args.size, args.model)
+    print(f"site built in {time.monotonic() - t0:.0f} s: job {job_id}", flush=True)
 
     port = free_port()
     server = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}",
@@ -156,9 +209,13 @@ def main() -> int:
         results = {}
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            for label in ("cold", "warm"):
+            for label in ("warm", "cold"):
+                if label == "cold":
+                    clear_review_cache()  # as if the worker had not prepared the review
                 shot = args.shots / f"measure-job-{label}.png" if args.shots else None
                 results[label] = visit(browser, base, f"/jobs/{job_id}/", shot)
+            if args.readme_shot:
+                readme_shot(browser, base, f"/jobs/{job_id}/", args.readme_shot)
             browser.close()
     finally:
         server.terminate()
