@@ -1,12 +1,20 @@
 """Worker presence: each worker keeps a short-lived key in Redis while it runs, so /healthz can
 tell whether any worker is up with one fast Redis call, and only counts workers of this
-installation (keys carry XRFWEB_QUEUE_PREFIX, like the queues)."""
+installation (keys carry XRFWEB_QUEUE_PREFIX, like the queues).
+
+The same beat notices when Redis lost its queues (a key without expiry is gone: restarted
+without persistence, flushed) or was out of reach, and then sends the waiting rows again
+(xrfweb.queueing.resend_waiting), so queued jobs and uploads run once Redis is back."""
 import json
+import logging
 import threading
 
 import redis
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
+from django.db import connection
+
+log = logging.getLogger(__name__)
 
 BEAT_EVERY_S = 10
 TTL_S = 30  # a worker silent this long is gone (killed, machine lost)
@@ -15,6 +23,10 @@ _stop = threading.Event()
 
 def _key(nodename: str = "*") -> str:
     return f"{settings.XRFWEB_QUEUE_PREFIX}xrfweb:worker:{nodename}"
+
+
+def _sentinel() -> str:
+    return f"{settings.XRFWEB_QUEUE_PREFIX}xrfweb:queues-kept"
 
 
 def client(timeout: float = 1.0) -> redis.Redis:
@@ -35,12 +47,24 @@ def _start_beating(sender, **kwargs) -> None:
     value = json.dumps({"name": nodename, "queues": queues})
 
     def beat():
+        from xrfweb.queueing import resend_waiting
+
         r = client(timeout=5)
+        resend = False
         while True:
             try:
                 r.set(_key(nodename), value, ex=TTL_S)
+                if r.set(_sentinel(), "1", nx=True):  # it was gone: Redis lost its queues
+                    resend = True
+                if resend:
+                    resend_waiting()
+                    resend = False
             except redis.RedisError:
-                pass  # Redis restarting: the worker reconnects; keep trying
+                resend = True  # out of reach (restarting?): what was sent meanwhile may be lost
+            except Exception:  # e.g. the database is down: try again at the next beat
+                log.exception("could not send the waiting work again")
+            finally:
+                connection.close()  # this thread's own; never hold one across beats
             if _stop.wait(BEAT_EVERY_S):
                 break
         try:

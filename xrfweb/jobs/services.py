@@ -15,10 +15,11 @@ MAX_TRAIN_STEPS = 1_000_000
 def _enqueue(job: Job) -> None:
     # Import here: tasks pulls in the Celery task registry, which models must not need.
     from xrfweb.jobs import tasks
+    from xrfweb.queueing import send_after_commit
 
     task = tasks.enhance_dataset if job.kind == Job.Kind.ENHANCE else tasks.train_model
     # After commit: the worker must find the row, and a rolled-back request enqueues nothing.
-    transaction.on_commit(lambda: task.delay(job.id))
+    send_after_commit(task, job.id)
 
 
 def fitting_problem(dataset: Dataset, model: EnhancementModel) -> str:

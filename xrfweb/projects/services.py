@@ -11,6 +11,7 @@ from xrfweb.paths import new_name, uploads_dir
 from xrfweb.projects.models import Dataset, Project
 from xrfweb.projects.tasks import parse_dataset
 from xrfweb.projects.uploads import sniff
+from xrfweb.queueing import send_after_commit
 
 READABLE = "HDF5 (MAPS, PyXRF), TIFF, a zip of TIFF maps, or NPY"
 
@@ -56,7 +57,7 @@ def keep_upload(user, project: Project, uploaded, pixel_nm=None) -> Dataset:
                 project=project, uploaded_by=user, original_name=(uploaded.name or "upload")[:255],
                 stored_name=stored, kind=kind, size_bytes=size, pixel_nm_given=pixel_nm,
             )
-            transaction.on_commit(lambda: parse_dataset.delay(dataset.id))
+            send_after_commit(parse_dataset, dataset.id)
     except Exception:
         path.unlink(missing_ok=True)  # nothing half-kept
         raise
