@@ -134,4 +134,28 @@ def run_bench(args):
     (out / "table.json").write_text(json.dumps(table, indent=2))
     (out / "table.md").write_text(markdown(table))
     figure(table, out / "figure.html")
+    if args.record:
+        record(table, cases, models)
     print(markdown(table))
+
+
+def record(table, cases, models):
+    """Write each case's summary into its model's model.json (section "benchmark")."""
+    import shlex
+    import sys
+
+    from .bundle import CONFIG
+
+    for case in cases:
+        bundle = load_bundle(models[case])
+        path = bundle.path / CONFIG
+        config = json.loads(path.read_text())
+        config["benchmark"] = {
+            "case": case, "protocol": dict(zip(("pixel_nm", "probe_fwhm_nm", "scale", "counts"), CASES[case][:4])),
+            "results": [{"set": e["set"], "summary": e["summary"]} for e in table["results"] if e["case"] == case],
+            "machine": table["machine"], "software_version": table["software_version"],
+            "command": "python -m enhancer " + shlex.join(sys.argv[1:]),
+        }
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(config, indent=2))
+        tmp.replace(path)

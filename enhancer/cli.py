@@ -215,6 +215,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--cases", default="ABC", help="protocol cases to run, e.g. AB")
     s.add_argument("--quick", action="store_true", help="a small held-out set, for a smoke run")
     s.add_argument("--speed", action="store_true", help="measure inference speed and memory instead")
+    s.add_argument("--record", action="store_true", help="write each case's results into its model.json")
     s.set_defaults(run=cmd_bench)
 
     from . import roi, trust  # trust maps and fine-scan suggestions wire their own subcommands

@@ -112,3 +112,16 @@ def test_errors_are_one_line_and_exit_2(tmp_path, model_a, args, words):
     assert "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert words in r.stderr.lower()
+
+
+def test_bench_writes_the_protocol_table_and_records_it(tmp_path, model_a):
+    r = cli("bench", "--cases", "A", "--models", model_a, "--quick", "--record", "--out", tmp_path / "b")
+    assert r.returncode == 0, r.stderr
+    table = json.loads((tmp_path / "b" / "table.json").read_text())
+    summary = table["results"][0]["summary"]
+    assert set(summary) == {"input", "wiener", "rl_oracle", "network"}
+    # with the true probe, oracle-tuned RL must beat the raw input: the baseline is real
+    assert summary["rl_oracle"]["psnr"] > summary["input"]["psnr"]
+    assert "| A | held-out phantoms | network |" in (tmp_path / "b" / "table.md").read_text()
+    recorded = json.loads((model_a / "model.json").read_text())["benchmark"]
+    assert recorded["case"] == "A" and recorded["results"][0]["summary"] == summary
