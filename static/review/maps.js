@@ -38,6 +38,8 @@ const xrfMaps = (() => {
     return 10 ** k;
   }
 
+  // Plotly reads a little HTML in titles and hover text: names from uploaded files go in as text.
+  const text = (s) => String(s ?? "").replace(/[&<>]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;" })[c]);
   const fmt = (v) => (v == null || !isFinite(v) ? "–" : Math.abs(v) >= 1e4 || Math.abs(v) < 1e-2 ? v.toExponential(3) : v.toPrecision(4));
 
   // Settings shared by every map on a page; controls change them and redraw.
@@ -89,7 +91,7 @@ const xrfMaps = (() => {
 
     trace() {
       const s = this.settings, z = decode(this.shown.z), u = this.units();
-      const units = this.opts.units || "";
+      const units = text(this.opts.units || "");
       const axisUnits = u === "um" ? "µm" : "px";
       const trace = {
         type: "heatmap", x: decode(this.shown[`x_${u}`]), y: decode(this.shown[`y_${u}`]),
@@ -145,7 +147,7 @@ const xrfMaps = (() => {
       const u = this.units() === "um" ? "µm" : "pixels";
       const layout = {
         // Left-aligned: the mode bar sits top right.
-        title: { text: this.opts.title || "", font: { size: 14 }, x: 0.01, xanchor: "left" },
+        title: { text: text(this.opts.title), font: { size: 14 }, x: 0.01, xanchor: "left" },
         margin: { l: 55, r: 10, t: 30, b: 40 },
         xaxis: { title: { text: `x (${u})` }, constrain: "domain" },
         yaxis: { title: { text: `y (${u})` }, autorange: "reversed", scaleanchor: "x", constrain: "domain" },

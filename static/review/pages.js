@@ -29,9 +29,10 @@ const xrfReview = (() => {
       $("grid").innerHTML = "";
       if (!chosen.length) { say("map-status", "Choose at least one element."); return; }
       say("map-status", "Loading the maps…");
-      const params = { elements: chosen.join(","), scaler: scaler ? scaler.value : "" };
+      const params = { scaler: scaler ? scaler.value : "" };
+      const url = query(urls.maps, [["scaler", params.scaler], ...chosen.map((e) => ["elements", e])]);
       try {
-        const data = await getJSON(query(urls.maps, params));
+        const data = await getJSON(url);
         for (const el of chosen) {
           const view = new MapView(newTile($("grid")), { title: el, units: data.units, settings,
             region: (box) => query(urls.region, { element: el, scaler: params.scaler, ...box }) });

@@ -71,7 +71,7 @@ def dataset_maps(request, dataset_id: int):
     """Every chosen element's overview (the grid) with what the controls need to know."""
     mapset = data.load_dataset(access.get_dataset_for_user(request.user, dataset_id))
     scaler = request.GET.get("scaler", "")
-    chosen = [e for e in request.GET.get("elements", "").split(",") if e] or mapset.elements
+    chosen = request.GET.getlist("elements") or mapset.elements  # ?elements=Fe&elements=Zn
     return {"elements": mapset.elements, "scalers": list(mapset.scalers), "scaler": scaler,
             "units": mapset.units_for(scaler), "pixel_nm": mapset.pixel_nm,
             "shape": list(mapset.maps.shape),
