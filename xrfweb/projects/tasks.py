@@ -24,11 +24,16 @@ def describe(xrfmap) -> dict:
     )
 
 
-@shared_task(name="projects.parse_dataset")
-def parse_dataset(dataset_id: int) -> None:
+@shared_task(name="projects.parse_dataset", bind=True)
+def parse_dataset(self, dataset_id: int) -> None:
     close_old_connections()
     # Claim: a second delivery of the same message finds it parsing or done and does nothing.
-    if not Dataset.objects.filter(id=dataset_id, status=S.UPLOADED).update(status=S.PARSING):
+    # Except the broker's redelivery after the worker died mid-parse (acks_late): otherwise the
+    # upload stays 'parsing' for ever. Reading only writes this row, so reading again is safe.
+    claimable = [S.UPLOADED]
+    if (self.request.delivery_info or {}).get("redelivered"):
+        claimable.append(S.PARSING)
+    if not Dataset.objects.filter(id=dataset_id, status__in=claimable).update(status=S.PARSING):
         return
     dataset = Dataset.objects.get(id=dataset_id)
     from enhancer.formats import read_map_safely
