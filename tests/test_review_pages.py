@@ -47,21 +47,24 @@ def maps_dataset(project, alice, tmp_path):
     return dataset, written
 
 
-@pytest.fixture
-def finished(maps_dataset, alice):
+def finish_job(dataset, model, user, ensemble=1):
     """A succeeded job with the result files the worker writes (xrfweb.jobs.work)."""
     from enhancer.bundle import load_bundle
     from enhancer.enhance import enhance_map
     from xrfweb.jobs.work import write_results
 
-    dataset, written = maps_dataset
-    model = perturbed_model()
-    job = Job.objects.create(kind="enhance", status="succeeded", progress=1.0, created_by=alice,
+    job = Job.objects.create(kind="enhance", status="succeeded", progress=1.0, created_by=user,
                              project=dataset.project, dataset=dataset, model=model,
-                             finished=timezone.now())
+                             finished=timezone.now(), params={"ensemble": ensemble})
     original = read_map(dataset.path)
-    write_results(job, original, enhance_map(original, load_bundle(model.bundle_ref)))
+    write_results(job, original, enhance_map(original, load_bundle(model.bundle_ref),
+                                             ensemble=ensemble))
     return job
+
+
+@pytest.fixture
+def finished(maps_dataset, alice):
+    return finish_job(maps_dataset[0], perturbed_model(), alice)
 
 
 def get_json(client, url, status=200):
@@ -244,3 +247,22 @@ def test_the_trust_map_is_shown_when_the_report_exists(finished, alice):
     maps = get_json(web_client(alice), f"/jobs/{finished.id}/maps.json?element=Fe")
     chi2 = decode(maps["chi2"]["z"])
     assert chi2.shape == (ROWS, COLS) and np.isfinite(chi2).all() and chi2.min() >= 0
+
+
+def test_an_ensemble_jobs_uncertainty_comes_from_its_result(maps_dataset, alice, tmp_path):
+    from enhancer.trust import read_enhanced
+
+    dataset, _ = maps_dataset
+    job = finish_job(dataset, perturbed_model(), alice, ensemble=4)
+    client = web_client(alice)
+    body = get_json(client, f"/jobs/{job.id}/review.json")
+    assert body["uncertainty_map"] is True
+    assert set(body["trust"]["uncertainty"]) == {"Fe", "Zn"}
+    h5 = tmp_path / "result.h5"
+    h5.write_bytes(downloaded(client, job, "h5"))
+    sigma = read_enhanced(h5, read_map(dataset.path)).extras["uncertainty:Zn"]
+    maps = get_json(client, f"/jobs/{job.id}/maps.json?element=Zn")
+    assert sigma.max() > 0 and np.allclose(decode(maps["uncertainty"]["z"]), sigma)
+    plain = get_json(client, f"/jobs/{finish_job(dataset, perturbed_model('p2'), alice).id}"
+                             "/maps.json?element=Zn")
+    assert "uncertainty" not in plain

@@ -126,6 +126,11 @@ const xrfReview = (() => {
         views.chi2 = make("trust", `${el} consistency χ² (input grid)`, "chi2", { units: "χ²" });
         views.chi2.setData(maps.chi2, [0, Math.max(6, maps.chi2.range[1])]);
       }
+      if (maps.uncertainty) {
+        $("uncertainty").innerHTML = "";
+        views.uncertainty = make("uncertainty", `${el} uncertainty (σ of the ensemble)`, "uncertainty");
+        views.uncertainty.setData(maps.uncertainty);
+      }
       say("map-status", "");
     }
 

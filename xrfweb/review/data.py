@@ -161,13 +161,16 @@ class JobReview:
         return self.summary["elements"]
 
     def layer(self, name: str) -> np.ndarray:
-        """before | after | difference | chi2, as (E, h, w) memory-mapped arrays."""
+        """before | after | difference | chi2 | uncertainty, as (E, h, w) memory-mapped arrays."""
         if name == "before":
             return self.before.maps
         if name == "chi2" and not self.summary["trust"].get("available"):
             raise UserError("this job has no consistency map")
-        if name not in ("after", "difference", "chi2"):
-            raise UserError(f"unknown layer {name!r}: before, after, difference or chi2")
+        if name == "uncertainty" and not self.summary.get("uncertainty_map"):
+            raise UserError("this job has no uncertainty map (it ran without an ensemble)")
+        if name not in ("after", "difference", "chi2", "uncertainty"):
+            raise UserError(f"unknown layer {name!r}: before, after, difference, chi2 or "
+                            "uncertainty")
         return _load(self.folder, name)
 
     def grid(self, name: str) -> Grid:
@@ -175,7 +178,7 @@ class JobReview:
         before/chi2 (an input pixel covers S fine pixels; its centre is at S*i + (S-1)/2)."""
         s = self.summary
         fine = s["fine"]
-        if name in ("after", "difference"):
+        if name in ("after", "difference", "uncertainty"):
             return Grid(fine["shape"][0], fine["shape"][1], fine["x_um"], fine["y_um"])
         scale = s["scale"]
         b = self.before.grid
@@ -204,15 +207,27 @@ def _trust(input_map, enhanced, job: Job, tmp: Path) -> dict:
     return {"available": True, **jsonable(report)}
 
 
-def _build_job(job: Job, before: MapSet, tmp: Path) -> None:
-    from enhancer.baselines import upsample
+def _read_result(job: Job, before: MapSet):
+    """The enhanced maps as the worker wrote them (our own files: read in-process). An HDF5
+    result holds them beside the originals, with the trust maps; else the TIFF set."""
     from enhancer.formats import read_map
-    from enhancer.metrics import single_image_frc_nm, totals
-    from enhancer.roi import fine_axis_um
+    from enhancer.trust import read_enhanced
     from enhancer.xrfmap import XRFMap
     from xrfweb.jobs.results import FORMATS
 
-    result = read_map(job.result_dir / FORMATS["tiff"][0])  # written by our worker: trusted
+    h5 = job.result_dir / FORMATS["h5"][0]
+    if h5.is_file():
+        return read_enhanced(h5, XRFMap(before.elements, np.zeros((len(before.elements), 1, 1))))
+    return read_map(job.result_dir / FORMATS["tiff"][0])
+
+
+def _build_job(job: Job, before: MapSet, tmp: Path) -> None:
+    from enhancer.baselines import upsample
+    from enhancer.metrics import single_image_frc_nm, totals
+    from enhancer.roi import fine_axis_um
+    from enhancer.xrfmap import XRFMap
+
+    result = _read_result(job, before)
     scale = job.model.scale
     e, h, w = before.maps.shape
     if result.shape != (e, h * scale, w * scale):
@@ -222,6 +237,11 @@ def _build_job(job: Job, before: MapSet, tmp: Path) -> None:
     input_nm = before.pixel_nm or job.model.scan_step_nm
     fine_nm = input_nm / scale if input_nm else None
     np.save(tmp / "after.npy", after, allow_pickle=False)
+    # The self-ensemble's spread, when the job ran with an ensemble: the result file keeps it.
+    sigma = [result.extras.get(f"uncertainty:{el}") for el in result.elements]
+    has_sigma = all(s is not None and np.shape(s) == after.shape[1:] for s in sigma)
+    if has_sigma:
+        np.save(tmp / "uncertainty.npy", np.stack(sigma).astype(np.float32), allow_pickle=False)
     # Enhanced minus the input interpolated to the fine grid (the interpolation the baselines use).
     np.save(tmp / "difference.npy", after - upsample(np.asarray(before.maps), scale),
             allow_pickle=False)
@@ -235,7 +255,7 @@ def _build_job(job: Job, before: MapSet, tmp: Path) -> None:
                  "y_um": None if fy is None else fy.tolist()},
         "totals": {el: {"before": b, "after": a} for el, b, a in zip(before.elements, t_before,
                                                                      t_after)},
-        "resolution": {}, "resolution_method": RESOLUTION_NOTE,
+        "resolution": {}, "resolution_method": RESOLUTION_NOTE, "uncertainty_map": has_sigma,
     }
     if input_nm:
         for i, el in enumerate(before.elements):
@@ -244,7 +264,9 @@ def _build_job(job: Job, before: MapSet, tmp: Path) -> None:
                 "after_nm": single_image_frc_nm(after[i], fine_nm)}
     input_map = XRFMap(before.elements, np.asarray(before.maps), (input_nm, input_nm)
                        if input_nm else None, before.grid.x_um, before.grid.y_um)
-    enhanced = XRFMap(before.elements, after, (fine_nm, fine_nm) if fine_nm else None)
+    enhanced = XRFMap(before.elements, after, (fine_nm, fine_nm) if fine_nm else None,
+                      extras={f"uncertainty:{el}": s for el, s in zip(before.elements, sigma)}
+                      if has_sigma else {})
     summary["trust"] = _trust(input_map, enhanced, job, tmp)
     (tmp / "summary.json").write_text(json.dumps(jsonable(summary)))
 

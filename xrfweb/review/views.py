@@ -116,12 +116,14 @@ def job_review(request, job_id: int):
 
 @json_view
 def job_maps(request, job_id: int):
-    """Overviews of one element: before, after, difference (and chi² when the trust map exists)."""
+    """Overviews of one element: before, after, difference, and the trust maps that exist
+    (chi², and the uncertainty of an ensemble run)."""
     review = _job_review(request, job_id)
     element = request.GET.get("element") or review.elements[0]
     i = review.before.element_index(element)
     layers = ["before", "after", "difference"] + (
-        ["chi2"] if review.summary["trust"].get("available") else [])
+        ["chi2"] if review.summary["trust"].get("available") else []) + (
+        ["uncertainty"] if review.summary.get("uncertainty_map") else [])
     return {"element": element,
             **{name: heatmap(review.layer(name)[i], review.grid(name), OVERVIEW_PX)
                for name in layers}}
