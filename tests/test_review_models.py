@@ -63,6 +63,9 @@ def test_the_example_runs_every_method_on_a_held_out_phantom_once(alice, tiny_mo
     cached = list(data_dir("review").glob(f"model-{tiny_model.id}-*.json"))
     assert len(cached) == 1
     assert get_json(web_client(alice), f"/models/{tiny_model.id}/example.json") == ex
+    with_bundle_config(tiny_model, training={"history": HISTORY})  # retrained in place
+    get_json(web_client(alice), f"/models/{tiny_model.id}/example.json")
+    assert len(list(data_dir("review").glob(f"model-{tiny_model.id}-*.json"))) == 2
 
 
 def test_models_are_compared_with_wiener_and_rl_on_a_phantom(alice, tiny_model):

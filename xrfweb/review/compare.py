@@ -123,7 +123,7 @@ def comparison(models, dataset=None, mapset=None, element: str = "") -> dict:
     from enhancer.bundle import load_bundle
     if not models:
         raise UserError("choose at least one model to compare")
-    key = json.dumps([[m.id, config_key(m.config)] for m in models] +
+    key = json.dumps([[m.id, config_key(m)] for m in models] +
                      [dataset.stored_name if dataset else None, element])
     path = data_dir("review") / f"compare-{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
     if path.is_file():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -21,8 +22,23 @@ EXAMPLE_SEED = 2_000_999  # above enhancer.bench.HELD_OUT_SEED's range: no train
 INPUT_PX = 64
 
 
-def config_key(config: dict) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+def bundle_config(model: EnhancementModel) -> dict:
+    """model.json as it is on disk now (a bundle retrained in place gains epochs and new
+    weights), else the copy registered with the model."""
+    from enhancer.bundle import CONFIG, SHIPPED_DIR
+
+    ref = Path(model.bundle_ref)
+    path = (ref if ref.is_absolute() else SHIPPED_DIR / ref) / CONFIG
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return model.config
+
+
+def config_key(model: EnhancementModel) -> str:
+    """Names what a cached example or comparison was computed with: the bundle as it is now."""
+    config = json.dumps(bundle_config(model), sort_keys=True)
+    return hashlib.sha256(config.encode()).hexdigest()[:16]
 
 
 def benchmark(config: dict) -> list[dict]:
@@ -92,7 +108,7 @@ def build_example(model: EnhancementModel) -> dict:
 
 def example(model: EnhancementModel) -> dict:
     """The cached example (built on first use)."""
-    path = data_dir("review") / f"model-{model.id}-{config_key(model.config)}.json"
+    path = data_dir("review") / f"model-{model.id}-{config_key(model)}.json"
     if path.is_file():
         return json.loads(path.read_text())
     result = build_example(model)

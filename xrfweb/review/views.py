@@ -4,9 +4,7 @@ Every object is fetched through xrfweb.access, so someone else's dataset, job or
 404 on the page and on each JSON endpoint alike. JSON errors are {"error": message}: 400 for a
 bad request, 409 when the object has nothing to show yet.
 """
-import json
 import math
-from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
@@ -180,23 +178,10 @@ def model_detail(request, model_id: int):
         "others": access.models_for_user(request.user).exclude(id=model.id)})
 
 
-def _bundle_config(model) -> dict:
-    """model.json as it is on disk now (a bundle being retrained in place gains epochs), else
-    the copy registered with the model."""
-    from enhancer.bundle import CONFIG, SHIPPED_DIR
-
-    ref = Path(model.bundle_ref)
-    path = (ref if ref.is_absolute() else SHIPPED_DIR / ref) / CONFIG
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return model.config
-
-
 @json_view
 def model_curves(request, model_id: int):
     model = access.get_model_for_user(request.user, model_id)
-    config = _bundle_config(model)
+    config = model_review.bundle_config(model)
     job = _training_job(request.user, model)
     return {"history": model_review.history(config), "steps": training_curves(model),
             "training": bool(job and not job.is_finished),
