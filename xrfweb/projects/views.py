@@ -98,7 +98,8 @@ def project_upload(request, project_id: int):
 
 @login_required
 def dataset_file(request, dataset_id: int):
-    """The original upload, to those who may see its project, under its original name."""
+    """The original upload, to those who may see its project, under its original name; never
+    typed from that name (a file called x.html must not come back as text/html)."""
     dataset = access.get_dataset_for_user(request.user, dataset_id)
     return FileResponse(open(dataset.path, "rb"), as_attachment=True,
-                        filename=dataset.original_name)
+                        filename=dataset.original_name, content_type="application/octet-stream")
