@@ -1,11 +1,11 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
+from xrfweb.accounts.views import obtain_token
 from xrfweb.api import views
 
 v1 = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", obtain_token, name="api-token"),
     path("projects/", views.projects, name="api-projects"),
     path("projects/<int:project_id>/", views.project_detail, name="api-project"),
     path("projects/<int:project_id>/datasets/", views.project_datasets,
