@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from . import Cancelled, UserError
-from .bundle import Bundle, save_bundle
+from .bundle import Bundle, load_bundle, save_bundle
 from .degrade import Degradation, blur, sample
 from .enhance import autocast, map_scale, pick_device
 from .metrics import psnr, ssim
@@ -182,7 +182,6 @@ def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=Non
         tmp.replace(ckpt)
 
     warmup = min(200, max(1, steps // 20)) if steps else 200
-    best = None
     losses = []
     while fraction() < 1.0:
         t0 = time.monotonic()
@@ -212,16 +211,19 @@ def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=Non
                 state["best_psnr"] = val_psnr
                 config["training"]["history"] = state["history"]
                 config["metrics"] = {"validation_psnr": val_psnr, "validation_ssim": val_ssim}
-                best = save_bundle(out_dir, net, config)
+                save_bundle(out_dir, net, config)
             checkpoint()
             if progress:
                 progress({"fraction": min(1.0, fraction()), **record})
         if cancel and cancel():
             checkpoint()
             raise Cancelled("training cancelled")
-    # Record the full history in the kept bundle, whatever epoch was best.
-    from .bundle import load_bundle
-
-    kept = load_bundle(best or save_bundle(out_dir, net, config))
-    kept.config["training"]["history"] = state["history"]
+    # The bundle on disk is the best epoch so far (this run's or, resumed, an earlier one's);
+    # record the full history and every command in it.
+    if not (out_dir / "model.json").is_file():
+        save_bundle(out_dir, net, config)
+    kept = load_bundle(out_dir)
+    kept.config["training"].update(history=state["history"], steps_done=state["step"],
+                                   minutes_done=state["elapsed"] / 60)
+    kept.config["command"] = config["command"]
     return Bundle(kept.network, kept.config, save_bundle(out_dir, kept.network, kept.config))

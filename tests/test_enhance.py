@@ -215,3 +215,15 @@ def test_frc_and_psnr_behave():
     assert single_image_frc_nm(noisy[0], 50) > single_image_frc_nm(truth[0], 50)
     assert psnr(truth + 0.01 * np.ptp(truth), truth) == pytest.approx(40, abs=1e-6)
     assert totals_error(truth * 1.02, truth)[0] == pytest.approx(0.02)
+
+
+def test_resuming_a_finished_run_keeps_the_best_bundle(tmp_path):
+    d = Degradation(200, 50, scale=1, counts=None)
+    maps = [phantom("cell", 64, 1, seed=1)]
+    first = train(maps, d, tmp_path / "m", steps=10, blocks=1, filters=4, eval_every=5, batch_size=2, patch=16)
+    weights = (tmp_path / "m" / "model.safetensors").read_bytes()
+    again = train(maps, d, tmp_path / "m", steps=10, blocks=1, filters=4, eval_every=5, batch_size=2,
+                  patch=16, command="python -m enhancer train again")
+    assert (tmp_path / "m" / "model.safetensors").read_bytes() == weights
+    assert again.config["training"]["history"] == first.config["training"]["history"]
+    assert again.config["command"].endswith("python -m enhancer train again")
