@@ -160,6 +160,12 @@ def test_upload_enhance_and_review_a_tiff_set(page, live_server, celery_worker_p
     assert lengths[0] > 10 and lengths[1] > lengths[0]  # the fine grid samples more points
     assert page.evaluate("document.querySelector('#before').layout.shapes"
                          ".some(s => s.type === 'line' && s.name !== 'scale bar')")
+    # A second, shorter line replaces the first (one line, one pair of profiles at a time).
+    drag(page, "#after", (0.3, 0.7), (0.45, 0.8))  # away from the first line
+    page.wait_for_function(f"document.querySelector('#profile').data[1].y.length < {lengths[1]}",
+                           timeout=30 * SECONDS)
+    lines = "s => s.filter(x => x.type === 'line' && x.name !== 'scale bar').length"
+    page.wait_for_function(f"({lines})(document.querySelector('#after').layout.shapes) === 1")
 
     page.screenshot(path=str(ARTIFACTS / "job-page.png"), full_page=True)
 

@@ -237,9 +237,15 @@ const xrfMaps = (() => {
     // Line drawn (Plotly's drawline): tell the page, in px of this map's grid.
     shapesChanged() {
       const shapes = (this.div.layout.shapes || []).filter((s) => s.type === "line" && s.name !== "scale bar");
-      this.shapes = shapes;
       const line = shapes[shapes.length - 1];
-      if (!line || !this.opts.onLine) return;
+      this.shapes = line ? [line] : [];
+      if (shapes.length > 1) {  // one line at a time: drop the older ones, once Plotly is done
+        const keep = (this.div.layout.shapes || []).filter((s) => s.name === "scale bar" || s === line);
+        setTimeout(() => Plotly.relayout(this.div, { shapes: keep }), 0);
+      }
+      const key = line && [line.x0, line.y0, line.x1, line.y1].join();
+      if (!line || !this.opts.onLine || key === this.lineKey) return;  // that line has its profile
+      this.lineKey = key;
       this.opts.onLine({ x0: this.toPx(line.x0, "x"), y0: this.toPx(line.y0, "y"),
         x1: this.toPx(line.x1, "x"), y1: this.toPx(line.y1, "y") }, line, this);
     }
