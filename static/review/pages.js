@@ -128,6 +128,7 @@ const xrfReview = (() => {
       }
       if (maps.uncertainty) {
         $("uncertainty").innerHTML = "";
+        $("uncertainty").classList.add("map");  // a map-sized box only when there is a map
         views.uncertainty = make("uncertainty", `${el} uncertainty (σ of the ensemble)`, "uncertainty");
         views.uncertainty.setData(maps.uncertainty);
       }
