@@ -188,7 +188,10 @@ def test_upload_enhance_and_review_a_tiff_set(page, live_server, celery_worker_p
 
 
 def test_model_and_comparison_pages_draw_their_plots(page, live_server, alice):
+    from tests.test_review_models import BENCH, HISTORY, with_bundle_config
+
     model = make_tiny_model("tiny-model-page", pixel_nm=25.0, scale=2)
+    with_bundle_config(model, training={"history": HISTORY}, benchmark=BENCH)
     base = live_server.url
     sign_in(page, base)
     page.goto(f"{base}/models/{model.id}/")
@@ -196,7 +199,10 @@ def test_model_and_comparison_pages_draw_their_plots(page, live_server, alice):
                            " && document.querySelector('#frc').data", timeout=120 * SECONDS)
     assert trace_values(page, "#example-maps .js-plotly-plot") == [128 * 128, 128 * 128]
     assert page.evaluate("document.querySelector('#frc').data.length") == 5  # 4 methods + 1/7
-    assert "No benchmark" in page.text_content("#benchmark")
+    assert page.evaluate("document.querySelector('#quality').data[0].y") == [28.9, 29.6]
+    bars = page.evaluate("document.querySelector('#bench-bars').data.map(t => [t.name, t.y])")
+    assert bars == [["input", [24.1]], ["network", [30.2]]]
+    assert "Protocol case B" in page.text_content("#benchmark")
     page.screenshot(path=str(ARTIFACTS / "model-page.png"), full_page=True)
 
     page.goto(f"{base}/models/compare/maps/?models={model.id}")

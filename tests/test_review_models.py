@@ -13,7 +13,10 @@ from xrfweb.review.plots import decode
 pytestmark = pytest.mark.django_db
 HISTORY = [{"epoch": 1, "step": 200, "loss": 0.04, "val_psnr": 28.9, "val_ssim": 0.91},
            {"epoch": 2, "step": 400, "loss": 0.03, "val_psnr": 29.6, "val_ssim": 0.93}]
-BENCH = {"results": [{"case": "B", "set": "phantoms", "summary": {
+BENCH = {"case": "B", "protocol": {"pixel_nm": 50.0, "probe_fwhm_nm": 200.0, "scale": 4,
+                                   "counts": 1000.0},
+         "command": "python -m enhancer bench --cases B --record",
+         "results": [{"set": "held-out phantoms", "summary": {
     "input": {"psnr": 24.1, "ssim": 0.8, "frc_nm": 400, "totals_error": 0.001},
     "network": {"psnr": 30.2, "ssim": 0.93, "frc_nm": 210, "totals_error": 0.002}}}]}
 
@@ -36,7 +39,10 @@ def test_curves_and_benchmark_come_from_the_bundle(alice):
     with_bundle_config(model, training={"history": HISTORY}, benchmark=BENCH)
     body = get_json(web_client(alice), f"/models/{model.id}/curves.json")
     assert [h["val_psnr"] for h in body["history"]] == [28.9, 29.6]
-    assert body["benchmark"][0]["summary"]["network"]["frc_nm"] == 210
+    rows = body["benchmark"]["rows"]
+    assert [(r["case"], r["set"]) for r in rows] == [("B", "held-out phantoms")]
+    assert rows[0]["summary"]["network"]["frc_nm"] == 210
+    assert body["benchmark"]["protocol"]["scale"] == 4
     assert body["training"] is False and body["steps"] == []
     page = web_client(alice).get(f"/models/{model.id}/").content.decode()
     assert f"/models/{model.id}/curves.json" in page and f"?models={model.id}" in page
@@ -44,7 +50,7 @@ def test_curves_and_benchmark_come_from_the_bundle(alice):
 
 def test_a_bundle_without_a_benchmark_says_so(alice, tiny_model):
     body = get_json(web_client(alice), f"/models/{tiny_model.id}/curves.json")
-    assert body["benchmark"] == [] and body["history"] == []
+    assert body["benchmark"]["rows"] == [] and body["history"] == []
 
 
 def test_the_example_runs_every_method_on_a_held_out_phantom_once(alice, tiny_model):

@@ -225,12 +225,13 @@ const xrfReview = (() => {
         { x: val.map((p) => p.step), y: val.map((p) => p.val_psnr), name: "validation PSNR (dB)", mode: "lines+markers" },
         { x: val.map((p) => p.step), y: val.map((p) => p.val_ssim), name: "validation SSIM", mode: "lines+markers", yaxis: "y2" }],
       { title: { text: "Validation" }, xaxis: { title: { text: "step" } }, yaxis: { title: { text: "PSNR (dB)" } },
-        yaxis2: { title: { text: "SSIM" }, overlaying: "y", side: "right" }, margin: { t: 30, r: 50 }, legend: { orientation: "h" } }, PLOT);
+        yaxis2: { title: { text: "SSIM" }, overlaying: "y", side: "right", tickformat: ".3f" }, margin: { t: 30, r: 50 }, legend: { orientation: "h" } }, PLOT);
       say("training-status", (h.length ? `${h.length} epochs recorded` : "No per-epoch history in this bundle") +
         (c.training ? " · training now: the curves follow it" : ""));
     }
 
-    function benchmark(rows) {
+    function benchmark(bench) {
+      const rows = bench.rows, p = bench.protocol;
       if (!rows.length) {
         $("benchmark").innerHTML = `<p class="placeholder">No benchmark in this model's bundle yet (the table comes from
           <code>python -m enhancer bench</code>: input, Wiener, Richardson-Lucy and the network on the protocol's cases).</p>`;
@@ -238,7 +239,12 @@ const xrfReview = (() => {
       }
       const lines = rows.flatMap((r) => Object.entries(r.summary).map(([m, s]) => `<tr><td>${esc(r.case)}</td><td>${esc(r.set)}</td>
         <td>${esc(m)}</td><td>${fmt(s.psnr)}</td><td>${fmt(s.ssim)}</td><td>${fmt(s.frc_nm)}</td><td>${fmt(100 * s.totals_error)} %</td></tr>`));
-      $("benchmark").innerHTML = `<table><tr><th>Case</th><th>Set</th><th>Method</th><th>PSNR (dB)</th><th>SSIM</th>
+      const protocol = p.pixel_nm ? ` (fine pixel ${fmt(p.pixel_nm)} nm, probe ${fmt(p.probe_fwhm_nm)} nm, step × ${p.scale},
+        ${fmt(p.counts)} counts at the peak)` : "";
+      $("benchmark").innerHTML = `<p>Protocol case ${esc(bench.case)}${protocol}. Wiener and Richardson-Lucy are tuned on the
+        truth (the best they can do). ${bench.command ? `Made with <code>${esc(bench.command)}</code>` : ""}
+        ${bench.machine ? `on ${esc(bench.machine)}` : ""}.</p>
+        <table><tr><th>Case</th><th>Set</th><th>Method</th><th>PSNR (dB)</th><th>SSIM</th>
         <th>FRC (nm)</th><th>Max totals error</th></tr>${lines.join("")}</table>`;
       $("bench-metric-label").hidden = false;
       $("bench-bars").hidden = false;

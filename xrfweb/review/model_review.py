@@ -41,15 +41,18 @@ def config_key(model: EnhancementModel) -> str:
     return hashlib.sha256(config.encode()).hexdigest()[:16]
 
 
-def benchmark(config: dict) -> list[dict]:
-    """The bundle's benchmark rows (enhancer.bench's table: results[].summary[method]), or []."""
-    results = (config.get("benchmark") or {}).get("results") or []
-    rows = []
-    for entry in results:
-        if isinstance(entry, dict) and isinstance(entry.get("summary"), dict):
-            rows.append({"case": entry.get("case", ""), "set": entry.get("set", ""),
-                         "summary": entry["summary"]})
-    return rows
+def benchmark(config: dict) -> dict:
+    """The bundle's benchmark section as `python -m enhancer bench --record` writes it: the
+    protocol case, and per set of maps the table rows of enhancer.bench
+    (summary[method] = {psnr, ssim, frc_nm, totals_error}); rows [] when there is none."""
+    section = config.get("benchmark") or {}
+    case = section.get("case", "")
+    rows = [{"case": entry.get("case", case), "set": entry.get("set", ""),
+             "summary": entry["summary"]}
+            for entry in section.get("results") or []
+            if isinstance(entry, dict) and isinstance(entry.get("summary"), dict)]
+    return {"rows": rows, "case": case, "protocol": section.get("protocol") or {},
+            "machine": section.get("machine", ""), "command": section.get("command", "")}
 
 
 def history(config: dict) -> list[dict]:
