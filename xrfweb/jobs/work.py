@@ -21,10 +21,9 @@ from xrfweb.registry.models import EnhancementModel
 def enhance(job: Job, reporter) -> None:
     from enhancer.bundle import load_bundle
     from enhancer.enhance import enhance_map
-    from enhancer.formats import read_map_safely
 
     reporter.progress(0.0, "reading the map", force=True)
-    original = read_map_safely(job.dataset.path, pixel_nm=job.dataset.pixel_nm_given)
+    original = job.dataset.read_map()
     bundle = load_bundle(job.model.bundle_ref)
     reporter.progress(0.02, "enhancing", force=True)
     enhanced = enhance_map(

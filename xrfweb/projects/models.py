@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from django.conf import settings
 from django.db import models
 
@@ -59,6 +61,26 @@ class Dataset(models.Model):
     @property
     def path(self):
         return uploads_dir() / self.stored_name
+
+    def read_map(self):
+        """The upload's XRFMap, read in a child process (enhancer.formats.read_map_safely).
+        A single TIFF or NPY map is named after its file: the uploader's name, not ours."""
+        from enhancer.formats import read_map_safely
+
+        xrfmap = read_map_safely(self.path, pixel_nm=self.pixel_nm_given)
+        ours = Path(self.stored_name).stem
+        xrfmap.elements = [self._element_from_name() if e == ours else e for e in xrfmap.elements]
+        return xrfmap
+
+    def in_users_words(self, message: str) -> str:
+        """A reader's message about the stored file, naming the uploader's file instead."""
+        return message.replace(self.stored_name, self.original_name).replace(
+            Path(self.stored_name).stem, self._element_from_name())
+
+    def _element_from_name(self) -> str:
+        from enhancer.formats.rules import element_from_filename
+
+        return element_from_filename(Path(self.original_name).stem) or "map"
 
     @property
     def pixel_nm(self) -> float | None:

@@ -36,13 +36,11 @@ def parse_dataset(self, dataset_id: int) -> None:
     if not Dataset.objects.filter(id=dataset_id, status__in=claimable).update(status=S.PARSING):
         return
     dataset = Dataset.objects.get(id=dataset_id)
-    from enhancer.formats import read_map_safely
-
     try:
-        xrfmap = read_map_safely(dataset.path, pixel_nm=dataset.pixel_nm_given)
+        xrfmap = dataset.read_map()
     except UserError as e:
         # The reader names the file it was given: our generated name. Say the user's instead.
-        message = str(e).replace(dataset.stored_name, dataset.original_name)
+        message = dataset.in_users_words(str(e))
         Dataset.objects.filter(id=dataset_id).update(status=S.REJECTED, error=message)
         return
     except Exception:

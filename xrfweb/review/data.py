@@ -120,9 +120,7 @@ def dataset_folder(dataset: Dataset) -> Path:
 
 
 def _build_dataset(dataset: Dataset, tmp: Path) -> None:
-    from enhancer.formats import read_map_safely
-
-    m = read_map_safely(dataset.path, pixel_nm=dataset.pixel_nm_given)
+    m = dataset.read_map()
     np.save(tmp / "maps.npy", m.data.astype(np.float32), allow_pickle=False)
     names = []
     for i, (name, plane) in enumerate(m.scalers.items()):
