@@ -3,6 +3,8 @@ another user gets exactly what a missing id gets (404; 403 on staff-only pages; 
 method), owners and staff get through; ids in query strings and bodies too. Signed-out visitors
 are sent to sign in; the admin is for staff. (tests/test_web_access.py has the hand-written
 matrix; this file makes it exhaustive.)"""
+import shutil
+
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -61,8 +63,9 @@ def world(project, alice, staff):
     write_results(job, original, enhance_map(original, load_bundle(approved.bundle_ref)))
     training = Job.objects.create(kind="train", status="succeeded", created_by=staff,
                                   model=draft, params={"name": "draft-one"})
-    return {"project": project, "dataset": dataset, "approved": approved, "draft": draft,
-            "job": job, "training": training}
+    yield {"project": project, "dataset": dataset, "approved": approved, "draft": draft,
+           "job": job, "training": training}
+    shutil.rmtree(job.result_dir, ignore_errors=True)  # the row is rolled back; ids repeat
 
 
 def url_for(name, params, ids) -> str:

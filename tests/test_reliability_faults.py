@@ -40,9 +40,11 @@ def private(django_db_setup, django_db_blocker, tmp_path_factory):
 
 
 def job_for(user, dataset, model, ensemble=1) -> Job:
-    return Job.objects.create(kind="enhance", created_by=user, project=dataset.project,
-                              dataset=dataset, model=model,
-                              params={"ensemble": ensemble, "pixel_nm": dataset.pixel_nm})
+    job = Job.objects.create(kind="enhance", created_by=user, project=dataset.project,
+                             dataset=dataset, model=model,
+                             params={"ensemble": ensemble, "pixel_nm": dataset.pixel_nm})
+    shutil.rmtree(job.result_dir, ignore_errors=True)  # ids repeat after other tests' rollbacks
+    return job
 
 
 def row(job) -> Job:

@@ -68,7 +68,7 @@ def test_hostile_maps_through_the_api_and_the_form(corpus, worker, alice, settin
                 assert response.status_code == case.status, (label, body)
                 assert words_in(body["error"], case.words), (label, body)
                 record("upload", case.name, f"{response.status_code}: {body['error']}", via=via,
-                       what=case.what)
+                       what=case.what, expect=case.expect)
             else:
                 assert response.status_code == 201, (label, body)
                 assert body["status"] == "uploaded"
@@ -88,13 +88,18 @@ def test_hostile_maps_through_the_api_and_the_form(corpus, worker, alice, settin
             # Told in the user's words: no traceback, no server path, not our generated name.
             for leak in ("Traceback", str(settings.DATA_DIR), dataset.stored_name):
                 assert leak not in dataset.error, (label, dataset.error)
-            record("upload", case.name, f"201, then rejected: {dataset.error}", via=via,
-                   what=case.what)
+            reason = dataset.error.replace(str(folder), "<corpus>")
+            record("upload", case.name, f"201, then rejected: {reason}", via=via,
+                   what=case.what, expect=case.expect)
         else:
-            assert dataset.original_name == case.filename[:255].replace("\x00", "") or \
-                len(dataset.original_name) <= 255
-            record("upload", case.name, f"201, then ready: {dataset.shape}", via=via,
-                   what=case.what)
+            if case.elements:
+                assert dataset.elements == list(case.elements), (label, dataset.elements)
+            # The name is a label only: no path in it, bounded.
+            assert len(dataset.original_name) <= 255, label
+            assert not set("/\\\x00") & set(dataset.original_name), label
+            record("upload", case.name, f"201, then ready: {' x '.join(map(str, dataset.shape))} "
+                   f"({', '.join(dataset.elements)}), label {dataset.original_name[:40]!r}",
+                   via=via, what=case.what, expect=case.expect)
         # Stored whole, under a generated name in the store.
         assert dataset.path.parent == uploads_dir()
         assert hashlib.sha256(dataset.path.read_bytes()).digest() == \
@@ -141,7 +146,7 @@ def test_hostile_model_files_are_refused_and_nothing_is_unpickled(corpus, staff)
                 assert error.startswith("Not added:"), (case.name, error)
             assert words_in(error, case.words), (case.name, via, error)
             record("model upload", case.name, f"{response.status_code}: {error}", via=via,
-                   what=case.what)
+                   what=case.what, expect=case.expect)
     assert not EnhancementModel.objects.filter(name__in=[c.name for c in models]).exists()
     assert files_under(models_dir(), tmp_dir()) == before
     assert not any(m.exists() for m in pickle_markers(folder))

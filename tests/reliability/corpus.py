@@ -45,6 +45,7 @@ class Case:
     status: int = 0  # refused: the HTTP status expected (400, 413)
     target: str = "map"  # map: a dataset upload; model: weights (path) + config to the model upload
     config: Path | None = None
+    elements: tuple[str, ...] = ()  # ready: the element names the dataset must show
 
     @property
     def filename(self) -> str:
@@ -114,7 +115,13 @@ def _map_cases(d: Path, max_upload_mb: int) -> list[Case]:
         send_as="a" * 1000 + ".h5").write_bytes(good_h5)
     add("h5_as_text.txt", "a good MAPS file named .txt, sent as text/html", "ready",
         content_type="text/html").write_bytes(good_h5)
-    add("tiff_named.h5", "a good TIFF named .h5", "ready").write_bytes(_tiff(good[0]))
+    add("tiff_named.h5", "a good TIFF named .h5", "ready",
+        elements=("tiff_named",)).write_bytes(_tiff(good[0]))
+    # Single maps named after their element: the name must survive our generated store name.
+    add("SUM_maps_XRF_Fe_K.tiff", "one TIFF map named after its element", "ready",
+        elements=("Fe_K",)).write_bytes(_tiff(good[0]))
+    np.save(add("Zn_L.npy", "one NPY map named after its element", "ready", elements=("Zn_L",)),
+            good[1])
     tiffs = add("tiffset_named.tiff", "a zip of per-element TIFFs named .tiff", "ready")
     with zipfile.ZipFile(tiffs, "w") as zf:
         for element, array in zip(("Fe_K", "Zn_K"), good):
@@ -136,7 +143,8 @@ def _map_cases(d: Path, max_upload_mb: int) -> list[Case]:
     _maps(add("nan_inf_pixels.h5", "some NaN and +/-Inf pixels (set to 0, counted)", "ready"),
           nan_inf)
     _maps(add("negative.h5", "negative counts (kept, counted)", "ready"), good - 5.0)
-    add("all_inf.tiff", "a TIFF map that is all Inf", "rejected", ["no finite value"]).write_bytes(
+    add("all_inf.tiff", "a TIFF map that is all Inf", "rejected",
+        ["map all_inf in all_inf.tiff", "no finite value"]).write_bytes(
         _tiff(np.full((8, 8), np.inf)))
     add("one_pixel.tiff", "a 1-pixel TIFF map", "rejected", ["shape"]).write_bytes(
         _tiff(np.ones((1, 1))))
