@@ -89,7 +89,7 @@ def test_the_dataset_page_offers_every_element_and_its_scalers(maps_dataset, ali
     page = web_client(alice).get(f"/datasets/{dataset.id}/").content.decode()
     assert 'value="Fe"' in page and 'value="Zn"' in page
     assert "Normalise by (I0)" in page and '<option value="US_IC">' in page
-    assert "plotly/plotly.min.js" in page
+    assert "vendor/plotly-cartesian-4.1.1.min.js" in page
     assert f"/datasets/{dataset.id}/maps.json" in page
 
 
