@@ -182,7 +182,9 @@ def test_the_quota_holds_through_the_api_and_keeps_nothing_refused(project, alic
 # --- deployment ---------------------------------------------------------------------------------
 
 def test_the_deployment_check_passes_under_production_settings(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    # The production environment: none of the test session's switches (a browser test sets
+    # DJANGO_ALLOW_ASYNC_UNSAFE, which the deployment check rightly refuses).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     env.update(DEBUG="0", SECRET_KEY="x" * 20 + "-production-secret-of-fifty-or-more-characters-1",
                ALLOWED_HOSTS="xrf.example.org", XRFWEB_DATA_DIR=str(tmp_path),
                DJANGO_SETTINGS_MODULE="xrfweb.settings")

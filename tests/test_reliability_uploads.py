@@ -1,4 +1,4 @@
-"""The hostile-upload corpus (tests/reliability/corpus.py, 50+ files) through the API and through
+"""The hostile-upload corpus (tests/reliability/corpus.py, 54 files) through the API and through
 the page's upload form, parsed by a real worker process: each file gets a 4xx with a clear message
 or is accepted and then `rejected` with a reason (or read, when only its name or content type
 lies); never a 5xx; the web and the worker stay up; nothing partial is left on disk; no uploaded
