@@ -21,8 +21,8 @@ def choose_and_send(page, path):
     page.click("#upload button[type=submit]")
 
 
-def test_hostile_files_through_the_browser_form(page, live_server, celery_worker_process,  # noqa: F811
-                                                alice, corpus, settings):
+def test_hostile_files_through_the_browser_form(page, live_server,  # noqa: F811  (a fixture)
+                                                celery_worker_process, alice, corpus, settings):
     settings.XRFWEB_MAX_UPLOAD_MB = 1
     project = Project.objects.create(name="browser", owner=alice)
     sign_in(page, live_server.url)

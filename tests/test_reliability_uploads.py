@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import api_client, start_worker, stop_worker, web_client
 from tests.reliability.corpus import make_corpus, pickle_markers
-from tests.reliability.helpers import MULTIPART, files_under, multipart, record, wait_until
+from tests.reliability.helpers import MULTIPART, files_under, multipart, record
 from xrfweb.paths import models_dir, tmp_dir, uploads_dir
 from xrfweb.projects.models import Dataset, Project
 from xrfweb.registry.models import EnhancementModel
