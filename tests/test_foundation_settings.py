@@ -11,7 +11,9 @@ from tests.conftest import REPO
 
 
 def run_manage(*args, **env_changes):
-    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")}
+    # (DJANGO_ALLOW_ASYNC_UNSAFE: set by the browser tests when collected; --deploy refuses it)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE")}
     env.update(env_changes)
     return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
