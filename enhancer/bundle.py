@@ -124,6 +124,7 @@ def save_bundle(directory, network: ResidualEnhancer, config: dict) -> Path:
     (tmp / CONFIG).write_text(json.dumps(config, indent=2, default=float))
     directory.mkdir(exist_ok=True)
     for f in (WEIGHTS, CONFIG):
+        (tmp / f).chmod(0o644)  # readable by the web and worker users, like any shipped file
         os.replace(tmp / f, directory / f)
     tmp.rmdir()
     return directory
