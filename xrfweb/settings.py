@@ -161,7 +161,8 @@ XRFWEB_USER_QUOTA_MB = env_int("XRFWEB_USER_QUOTA_MB", 102400, minimum=1)
 # Jobs. A job may run this long; the broker must not hand its message to a second worker earlier.
 XRFWEB_JOB_MAX_HOURS = env_int("XRFWEB_JOB_MAX_HOURS", 24, minimum=1)
 # A running job whose heartbeat is older than this is failed by the reaper (worker died).
-XRFWEB_HEARTBEAT_STALE_S = env_int("XRFWEB_HEARTBEAT_STALE_S", 300, minimum=10)
+# At least three missed heartbeats (jobs beat every 20 s) before a quiet job counts as dead.
+XRFWEB_HEARTBEAT_STALE_S = env_int("XRFWEB_HEARTBEAT_STALE_S", 300, minimum=60)
 # Queue names get a prefix so that test sessions sharing one Redis never take each other's work.
 XRFWEB_QUEUE_PREFIX = env_str("XRFWEB_QUEUE_PREFIX")
 GPU_QUEUE = XRFWEB_QUEUE_PREFIX + "gpu"
