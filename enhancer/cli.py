@@ -99,21 +99,26 @@ def cmd_train(args):
         pixel = pixel or _pixel(m, None)
         maps.append(m.data)
         names.append(Path(f).name)
+    coarse = [read(f, None).data for f in args.coarse] if args.coarse else None
     for i in range(args.phantoms):
         maps.append(phantom("mixed", args.phantom_size, 3, seed=args.seed * 100_000 + i))
     if not maps:
         raise UserError("give high-resolution maps to learn from, or --phantoms N")
+    if coarse is not None and (args.phantoms or len(coarse) != len(maps)):
+        raise UserError("--coarse takes one coarse scan per fine map, in the same order (no --phantoms)")
     if not pixel:
         raise UserError("give --pixel-nm: the fine grid's pixel size in nm")
-    validation = [phantom(k, 128, 3, seed=10**6 + i) for i, k in enumerate(("cell", "particles", "texture"))]
-    summary = {"files": names, "phantoms": args.phantoms, "phantom_size": args.phantom_size}
+    validation = None if coarse else [phantom(k, 128, 3, seed=10**6 + i)
+                                      for i, k in enumerate(("cell", "particles", "texture"))]
+    summary = {"files": names, "coarse_files": [Path(f).name for f in args.coarse or []],
+               "phantoms": args.phantoms, "phantom_size": args.phantom_size}
 
     def report(p):
         print(json.dumps(p), flush=True)
 
     bundle = train(maps, _degradation(args, pixel), args.out, minutes=args.minutes, steps=args.steps,
                    blocks=args.blocks, filters=args.filters, device=args.device, seed=args.seed,
-                   validation=validation, source_summary=summary, progress=report,
+                   validation=validation, source_summary=summary, progress=report, coarse=coarse,
                    command="python -m enhancer " + shlex.join(sys.argv[1:]))
     print(json.dumps({"model": str(bundle.path), **bundle.config.get("metrics", {})}))
 
@@ -190,6 +195,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--filters", type=int, default=32)
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--phantoms", type=int, default=0, help="also learn from N generated phantoms")
+    s.add_argument("--coarse", nargs="+", metavar="COARSE",
+                   help="paired scans (the seed's Approach 1): one real coarse scan of the same area "
+                        "per fine map, in order; aligned by cross-correlation, used instead of simulated ones")
     s.add_argument("--phantom-size", type=int, default=192)
     s.set_defaults(run=cmd_train)
 

@@ -21,39 +21,52 @@ from .degrade import Degradation, blur, sample
 from .enhance import autocast, map_scale, pick_device
 from .metrics import psnr, ssim
 from .network import ResidualEnhancer, upsample
+from .pairs import align
 
 
 class PatchSampler:
     """Aligned (degraded, truth) patch pairs, normalised the way enhancement normalises."""
 
     def __init__(self, highres, degradation: Degradation, patch: int, joint: bool, seed: int,
-                 probe=None):
+                 probe=None, coarse=None):
         self.d, self.s = degradation, degradation.scale
         self.patch = max(self.s, patch // self.s * self.s)
         self.rng = np.random.default_rng(seed)
         self.symmetric = degradation.probe_fwhm_y_nm is None and probe is None
         probe = degradation.probe() if probe is None else probe
-        self.maps = []  # (truth, blurred, gain per channel, scale per channel)
-        for m in highres:
+        # (truth, blurred, gain per channel, scale per channel, measured coarse scan or None)
+        self.maps = []
+        self.pairs = []  # Approach 1: the aligned (coarse, fine) scans, whole
+        for k, m in enumerate(highres):
             m = np.asarray(m, np.float32)
             m = m[None] if m.ndim == 2 else m
-            for chans in ([m] if joint else [m[i : i + 1] for i in range(len(m))]):
+            measured = None
+            if coarse is not None:  # Approach 1: a real coarse scan of the same area
+                pair = align(m, coarse[k], self.s)
+                m, measured = pair.fine, pair.coarse
+                self.pairs.append((measured, m))
+            for idx in ([slice(None)] if joint else [slice(i, i + 1) for i in range(len(m))]):
+                chans = m[idx]
                 if chans.shape[-1] < self.patch or chans.shape[-2] < self.patch or chans.max() <= 0:
                     continue
+                if measured is not None:
+                    scale = np.array([map_scale(c) for c in measured[idx]], np.float32)
+                    self.maps.append((chans, None, None, scale, measured[idx]))
+                    continue
                 blurred = blur(chans, probe)
-                coarse = sample(blurred, self.s, degradation.mode)
-                peak = coarse.reshape(len(chans), -1).max(1)
+                coarse_clean = sample(blurred, self.s, degradation.mode)
+                peak = coarse_clean.reshape(len(chans), -1).max(1)
                 gain = np.where(peak > 0, (degradation.counts or 0) / np.maximum(peak, 1e-12), 0)
                 noisy = degradation.apply(chans, seed=int(self.rng.integers(1 << 31)), probe=probe)
                 scale = np.array([map_scale(c) for c in noisy], np.float32)
-                self.maps.append((chans, blurred, gain.astype(np.float32), scale))
+                self.maps.append((chans, blurred, gain.astype(np.float32), scale, None))
         if not self.maps:
             raise UserError(f"no training map is at least {self.patch} x {self.patch} pixels with signal")
         area = np.array([m[0].shape[-1] * m[0].shape[-2] for m in self.maps], float)
         self.weights = area / area.sum()
 
     def _crop(self):
-        truth, blurred, gain, scale = self.maps[self.rng.choice(len(self.maps), p=self.weights)]
+        truth, blurred, gain, scale, measured = self.maps[self.rng.choice(len(self.maps), p=self.weights)]
         h, w = truth.shape[-2:]
         p, s = self.patch, self.s
         for _ in range(8):  # skip empty background: retry crops whose peak is faint
@@ -62,6 +75,8 @@ class PatchSampler:
             t = truth[:, y : y + p, x : x + p]
             if t.max() > 0.1 * scale.max():
                 break
+        if measured is not None:
+            return t, measured[:, y // s : (y + p) // s, x // s : (x + p) // s], None, scale
         return t, blurred[:, y : y + p, x : x + p], gain, scale
 
     def batch(self, n: int):
@@ -71,6 +86,10 @@ class PatchSampler:
             k = int(self.rng.integers(4)) if self.symmetric else 2 * int(self.rng.integers(2))
             flip = bool(self.rng.integers(2))
             t, b = (np.rot90(np.flip(a, -1) if flip else a, k, axes=(-2, -1)) for a in (t, b))
+            if gain is None:  # a measured coarse patch: its noise is real
+                xs.append(b / scale[:, None, None])
+                ys.append(t / scale[:, None, None])
+                continue
             coarse = sample(b, self.s, self.d.mode).astype(np.float64)
             noisy = np.empty_like(coarse)
             for c in range(len(coarse)):  # Poisson at the map's peak count, as in degrade.add_noise
@@ -85,6 +104,15 @@ class PatchSampler:
             ys.append(t / scale[:, None, None])
         return (torch.from_numpy(np.stack(xs).astype(np.float32)),
                 torch.from_numpy(np.ascontiguousarray(np.stack(ys)).astype(np.float32)))
+
+
+def _centre_pair(coarse, fine, size, s):
+    """The central size x size coarse pixels of a pair, and the fine pixels under them."""
+    h, w = coarse.shape[-2:]
+    ny, nx = min(size, h), min(size, w)
+    y, x = (h - ny) // 2, (w - nx) // 2
+    return (coarse[..., y : y + ny, x : x + nx],
+            fine[..., y * s : (y + ny) * s, x * s : (x + nx) * s])
 
 
 def _validation_set(highres, validation, degradation, seed):
@@ -126,8 +154,14 @@ def _lr(base: float, fraction: float, step: int, warmup: int) -> float:
 def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=None, blocks=8,
           filters=32, device="auto", seed=0, progress=None, cancel=None, elements="any",
           validation=None, patch=None, batch_size=16, lr=1e-3, eval_every=200,
-          source_summary=None, command=None, probe=None) -> Bundle:
-    """Train a model; returns the best bundle, written to out_dir (model.safetensors + model.json)."""
+          source_summary=None, command=None, probe=None, coarse=None) -> Bundle:
+    """Train a model; returns the best bundle, written to out_dir (model.safetensors + model.json).
+
+    coarse: real coarse scans of the same areas as `highres`, one each (Approach 1); they are
+    aligned to their fine scans and used as the inputs instead of simulated degradations.
+    """
+    if coarse is not None and len(coarse) != len(highres):
+        raise UserError(f"{len(coarse)} coarse scans for {len(highres)} fine ones: give one of each per area")
     if (minutes is None) == (steps is None):
         raise UserError("give a budget: either minutes or steps")
     if (minutes is not None and minutes <= 0) or (steps is not None and steps <= 0):
@@ -136,8 +170,11 @@ def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=Non
     dev = pick_device(device)
     joint = elements != "any"
     patch = patch or (64 if degradation.scale == 1 else max(96, 16 * degradation.scale))
-    sampler = PatchSampler(highres, degradation, patch, joint, seed, probe)
-    pairs = _validation_set(highres, validation, degradation, seed)
+    sampler = PatchSampler(highres, degradation, patch, joint, seed, probe, coarse)
+    if coarse is not None and validation is None:  # central crops of the real pairs
+        pairs = [_centre_pair(c, f, 128 // degradation.scale, degradation.scale) for c, f in sampler.pairs]
+    else:
+        pairs = _validation_set(highres, validation, degradation, seed)
     channels = sampler.maps[0][0].shape[0]
     net = ResidualEnhancer(channels, blocks, filters).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
@@ -162,7 +199,8 @@ def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=Non
         "degradation": degradation.to_dict(),
         "normalisation": {"kind": "smoothed-percentile", "percentile": 99.9, "sigma_px": 1.0,
                           "inverse": "multiply back, clip at 0, restore each element's mean"},
-        "training": {"maps": len(highres), "patch": patch, "batch": batch_size, "lr": lr,
+        "training": {"maps": len(highres), "approach": "paired scans" if coarse is not None else
+                     "simulated degradation", "patch": patch, "batch": batch_size, "lr": lr,
                      "seed": seed, "minutes": minutes, "steps": steps, "data": source_summary},
         "command": " && ".join(state["commands"]) or None,
     }

@@ -125,3 +125,20 @@ def test_bench_writes_the_protocol_table_and_records_it(tmp_path, model_a):
     assert "| A | held-out phantoms | network |" in (tmp_path / "b" / "table.md").read_text()
     recorded = json.loads((model_a / "model.json").read_text())["benchmark"]
     assert recorded["case"] == "A" and recorded["results"][0]["summary"] == summary
+
+
+def test_train_on_paired_scans(tmp_path):
+    big = phantom("cell", 224, 2, seed=4)
+    np.save(tmp_path / "fine.npy", big[:, 16:208, 8:208])
+    np.save(tmp_path / "area.npy", big[:, 12:172, 20:180])
+    assert cli("degrade", tmp_path / "area.npy", tmp_path / "coarse.npy", "--probe-fwhm-nm", 200,
+               "--pixel-nm", 50, "--scale", 4).returncode == 0
+    r = cli("train", tmp_path / "fine.npy", "--coarse", tmp_path / "coarse.npy", "--out", tmp_path / "m",
+            "--probe-fwhm-nm", 200, "--pixel-nm", 50, "--scale", 4, "--steps", 4, "--blocks", 1, "--filters", 4)
+    assert r.returncode == 0, r.stderr
+    config = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert config["training"]["approach"] == "paired scans"
+    assert config["training"]["data"]["coarse_files"] == ["coarse.npy"]
+    r = cli("train", tmp_path / "fine.npy", "--coarse", tmp_path / "coarse.npy", tmp_path / "coarse.npy",
+            "--out", tmp_path / "n", "--probe-fwhm-nm", 200, "--pixel-nm", 50, "--scale", 4, "--steps", 2)
+    assert r.returncode == 2 and "one coarse scan per fine map" in r.stderr

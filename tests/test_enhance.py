@@ -227,3 +227,30 @@ def test_resuming_a_finished_run_keeps_the_best_bundle(tmp_path):
     assert (tmp_path / "m" / "model.safetensors").read_bytes() == weights
     assert again.config["training"]["history"] == first.config["training"]["history"]
     assert again.config["command"].endswith("python -m enhancer train again")
+
+
+def test_paired_scans_are_aligned_and_trained_on(tmp_path):
+    """Approach 1: a coarse scan of part of the fine map's area, offset by an unknown amount."""
+    from enhancer.pairs import align
+
+    big = phantom("cell", 224, 2, seed=4)
+    d = Degradation(200, 50, scale=4, counts=1000)
+    fine = big[:, 16:208, 8:208]
+    for oy, ox in [(12, 20), (7, 33), (30, 3)]:
+        coarse = d.apply(big[:, oy : oy + 160, ox : ox + 160], seed=1)
+        pair = align(fine, coarse, 4)
+        # the reported origin is where the first kept coarse pixel starts on the fine map
+        origin = (oy - 16, ox - 8)  # of the coarse grid on the fine map; may lie outside it
+        assert pair.offset_px == tuple(o % 4 if o < 0 else o for o in origin)
+        assert pair.fine.shape[-2:] == tuple(4 * n for n in pair.coarse.shape[-2:])
+    with pytest.raises(UserError, match="same area"):
+        align(fine, d.apply(phantom("particles", 160, 2, seed=9), seed=1), 4)
+
+    coarse = d.apply(big[:, 12:172, 20:180], seed=1)
+    b = train([fine], d, tmp_path / "m", steps=40, blocks=1, filters=8, eval_every=20,
+              batch_size=4, patch=32, coarse=[coarse])
+    assert b.config["training"]["approach"] == "paired scans"
+    history = b.config["training"]["history"]
+    assert history[-1]["val_psnr"] > b.config["training"]["validation_input_psnr"]
+    with pytest.raises(UserError, match="coarse scans"):
+        train([fine, fine], d, tmp_path / "n", steps=2, coarse=[coarse])
