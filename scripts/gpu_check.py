@@ -45,7 +45,6 @@ def main():
     d = Degradation(200, 50, scale=1, counts=1000)
     maps = [phantom("mixed", 256, 3, seed=i) for i in range(32)]
     with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
         bundle = train(maps, d, Path(tmp) / "m", minutes=args.minutes, blocks=args.blocks,
                        filters=args.filters, device="cuda", batch_size=64, eval_every=500)
         hist = bundle.config["training"]["history"]
