@@ -130,6 +130,23 @@ def read_planes(ds: h5py.Dataset, indices: list[int], what: str) -> np.ndarray:
     return out
 
 
+def read_fit_maps(ds: h5py.Dataset, names: list[str], where: str):
+    """A fit result's (channels, rows, cols) stack: elements apart from extras, NaN/Inf repaired.
+
+    Returns (elements, element indices, element maps, repairs, extras by name). The checks run
+    before any map is read.
+    """
+    check_maps(ds, where)
+    rules.check_names(names, ds.shape[0], where)
+    element_idx, extra_idx = rules.element_indices(names, where)
+    data = read_planes(ds, element_idx, where)
+    elements = [names[i] for i in element_idx]
+    repairs = rules.repair(data, elements, where)
+    extras = {names[i]: np.nan_to_num(plane, nan=0.0, posinf=0.0, neginf=0.0)
+              for i, plane in zip(extra_idx, read_planes(ds, extra_idx, where))}
+    return elements, element_idx, data, repairs, extras
+
+
 def read_array(ds: h5py.Dataset, what: str, limit: int | None = None) -> np.ndarray:
     """A whole small dataset (axes, scalers of one scan); float64 for numbers."""
     rules.check_numeric(ds.dtype, what)

@@ -27,7 +27,6 @@ import re
 from pathlib import Path
 
 import h5py
-import numpy as np
 
 from enhancer import UserError
 from enhancer.formats import hdf5, rules, trustmaps
@@ -118,13 +117,7 @@ def read(f: h5py.File, path, fmt: str, method=None) -> XRFMap:
     where = f"{name}:{maps_path}"
     hdf5.check_maps(ds, where)  # shape, numbers, size: before anything else is read
     names = hdf5.read_names(hdf5.dataset(f, names_path), f"{name}:{names_path}")
-    rules.check_names(names, ds.shape[0], where)
-    element_idx, extra_idx = rules.element_indices(names, where)
-    data = hdf5.read_planes(ds, element_idx, where)
-    elements = [names[i] for i in element_idx]
-    repairs = rules.repair(data, elements, where)
-    extras = {names[i]: np.nan_to_num(plane, nan=0.0, posinf=0.0, neginf=0.0)
-              for i, plane in zip(extra_idx, hdf5.read_planes(ds, extra_idx, where))}
+    elements, element_idx, data, repairs, extras = hdf5.read_fit_maps(ds, names, where)
     # only results written here hold trust maps; an original's datasets are never taken for them
     if not method.endswith(ENHANCED):
         trust_paths = {}

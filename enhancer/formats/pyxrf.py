@@ -75,13 +75,7 @@ def read(f: h5py.File, path, method=None) -> XRFMap:
     ds = det[method]
     hdf5.check_maps(ds, where)  # shape, numbers, size: before anything else is read
     names = hdf5.read_names(det[method + "_name"], f"{name}:{names_path}")
-    rules.check_names(names, ds.shape[0], where)
-    element_idx, extra_idx = rules.element_indices(names, where)
-    data = hdf5.read_planes(ds, element_idx, where)
-    elements = [names[i] for i in element_idx]
-    repairs = rules.repair(data, elements, where)
-    extras = {names[i]: np.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0)
-              for i, p in zip(extra_idx, hdf5.read_planes(ds, extra_idx, where))}
+    elements, element_idx, data, repairs, extras = hdf5.read_fit_maps(ds, names, where)
     # only results written here hold trust maps; an original's datasets are never taken for them
     trust_paths = {k: f"{maps_path}_{k}" for k in trustmaps.KINDS} if method.endswith(ENHANCED) else {}
     trust, trust_found = hdf5.read_trust_maps(f, trust_paths, ds, element_idx, elements, name)
