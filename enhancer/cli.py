@@ -89,7 +89,8 @@ def cmd_degrade(args):
 
 
 def cmd_train(args):
-    from .phantoms import phantom
+    from .bundle import load_bundle
+    from .phantoms import KINDS, phantom
     from .train import train
 
     maps, names = [], []
@@ -100,25 +101,30 @@ def cmd_train(args):
         maps.append(m.data)
         names.append(Path(f).name)
     coarse = [read(f, None).data for f in args.coarse] if args.coarse else None
-    for i in range(args.phantoms):
-        maps.append(phantom("mixed", args.phantom_size, 3, seed=args.seed * 100_000 + i))
+    kinds = [k.strip() for k in args.phantom_kinds.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in KINDS + ("mixed",)]
+    if unknown or not kinds:
+        raise UserError(f"--phantom-kinds takes a comma list of {', '.join(KINDS)}, mixed; got {args.phantom_kinds!r}")
+    for i in range(args.phantoms):  # kinds in turn, so a list sets the proportions
+        maps.append(phantom(kinds[i % len(kinds)], args.phantom_size, 3, seed=args.seed * 100_000 + i))
     if not maps:
         raise UserError("give high-resolution maps to learn from, or --phantoms N")
     if coarse is not None and (args.phantoms or len(coarse) != len(maps)):
         raise UserError("--coarse takes one coarse scan per fine map, in the same order (no --phantoms)")
     if not pixel:
         raise UserError("give --pixel-nm: the fine grid's pixel size in nm")
-    validation = None if coarse else [phantom(k, 128, 3, seed=10**6 + i)
-                                      for i, k in enumerate(("cell", "particles", "texture"))]
+    checked = ("cell", "particles", "texture") + (("aggregate",) if "aggregate" in kinds else ())
+    validation = None if coarse else [phantom(k, 128, 3, seed=10**6 + i) for i, k in enumerate(checked)]
     summary = {"files": names, "coarse_files": [Path(f).name for f in args.coarse or []],
-               "phantoms": args.phantoms, "phantom_size": args.phantom_size}
+               "phantoms": args.phantoms, "phantom_size": args.phantom_size, "phantom_kinds": kinds}
+    init = load_bundle(args.init) if args.init else None
 
     def report(p):
         print(json.dumps(p), flush=True)
 
     bundle = train(maps, _degradation(args, pixel), args.out, minutes=args.minutes, steps=args.steps,
                    blocks=args.blocks, filters=args.filters, device=args.device, seed=args.seed,
-                   validation=validation, source_summary=summary, progress=report, coarse=coarse,
+                   validation=validation, source_summary=summary, progress=report, coarse=coarse, init=init,
                    command="python -m enhancer " + shlex.join(sys.argv[1:]))
     print(json.dumps({"model": str(bundle.path), **bundle.config.get("metrics", {})}))
 
@@ -199,6 +205,10 @@ def parser() -> argparse.ArgumentParser:
                    help="paired scans (the seed's Approach 1): one real coarse scan of the same area "
                         "per fine map, in order; aligned by cross-correlation, used instead of simulated ones")
     s.add_argument("--phantom-size", type=int, default=192)
+    s.add_argument("--phantom-kinds", default="mixed",
+                   help="comma list of phantom kinds, used in turn (default: mixed, a random draw per map)")
+    s.add_argument("--init", metavar="MODEL",
+                   help="start from this model's weights (fine-tuning); its blocks and filters are kept")
     s.set_defaults(run=cmd_train)
 
     s = sub.add_parser("enhance", help="enhance every element of a map with a model")

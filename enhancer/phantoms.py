@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-KINDS = ("cell", "particles", "texture", "star", "bars")
+KINDS = ("cell", "particles", "texture", "star", "bars", "aggregate")
+MIXED = {"cell": 0.35, "particles": 0.3, "texture": 0.2, "star": 0.075, "bars": 0.075}  # "mixed" draws
 
 
 def _grid(size):
@@ -133,12 +134,42 @@ def bars(rng, size, n_el):
     return np.stack([img * rng.uniform(0.3, 1) + rng.uniform(0, 0.05) for _ in range(n_el)])
 
 
+def aggregate(rng, size, n_el):
+    """Clumped grains of several compositions whose insides are not flat: thickness and
+    composition vary within each grain and fine specks sit on them (real aggregates, like HXN's,
+    look like this; smooth balls teach a network to paint cartoons)."""
+    y, x = _grid(size)
+    n_kinds = rng.integers(2, 5)
+    composition = rng.dirichlet(np.ones(n_el) * 0.4, n_kinds)
+    maps = np.zeros((n_el, size, size), np.float32)
+    centres = rng.uniform(0.2, 0.8, (rng.integers(1, 4), 2)) * size
+    spread = size * rng.uniform(0.06, 0.16)
+    for _ in range(rng.integers(40, 150)):
+        cy, cx = centres[rng.integers(len(centres))] + rng.normal(0, spread, 2)
+        r = float(np.exp(rng.uniform(np.log(1.0), np.log(20.0))))
+        d = _disc(y, x, cy, cx, r, r * rng.uniform(0.5, 1.5), rng.uniform(0, np.pi))
+        inside = np.clip(1 - d, 0, None)
+        profile = inside ** rng.uniform(0.2, 0.8) * rng.uniform(0.2, 1.0)
+        grain = composition[rng.integers(n_kinds)][:, None, None] * profile
+        amount = rng.uniform(0.2, 0.9, (n_el, 1, 1))  # texture differs per element
+        field = np.stack([np.clip(2.5 * _smooth_field(rng, size, rng.uniform(0.7, 3.0)) - 0.75, 0, 1)
+                          for _ in range(n_el)])
+        maps += grain * (1 - amount + amount * field) * (inside > 0)
+    support = maps.sum(0) > 0.05 * maps.sum(0).max()
+    for e in range(n_el):
+        if rng.random() < 0.6:  # specks: bright 1-2 pixel dots on the grains
+            maps[e] += _granules(rng, size, rng.integers(size // 4, size * 2), (0.5, 1.0)) * support * \
+                rng.uniform(0.1, 0.5) * maps[e].max()
+    return maps
+
+
 def phantom(kind: str = "cell", size: int = 256, n_elements: int = 4, seed: int = 0) -> np.ndarray:
     """One ground-truth map set, float32 (E, size, size). kind "mixed" draws a kind at random."""
     rng = np.random.default_rng(seed)
     if kind == "mixed":
-        kind = str(rng.choice(KINDS, p=[0.35, 0.3, 0.2, 0.075, 0.075]))
-    make = {"cell": cell, "particles": particles, "texture": texture, "star": star, "bars": bars}
+        kind = str(rng.choice(list(MIXED), p=list(MIXED.values())))
+    make = {"cell": cell, "particles": particles, "texture": texture, "star": star, "bars": bars,
+            "aggregate": aggregate}
     if kind not in make:
         raise ValueError(f"unknown phantom kind {kind!r}; choose from {', '.join(KINDS)} or mixed")
     maps = make[kind](rng, size, n_elements).astype(np.float32)

@@ -151,14 +151,21 @@ def _lr(base: float, fraction: float, step: int, warmup: int) -> float:
     return base * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, fraction))))
 
 
+def _steps_done(config: dict):
+    training = config.get("training", {})
+    history = training.get("history") or [{}]
+    return training.get("steps_done", history[-1].get("step"))
+
+
 def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=None, blocks=8,
           filters=32, device="auto", seed=0, progress=None, cancel=None, elements="any",
           validation=None, patch=None, batch_size=16, lr=1e-3, eval_every=200,
-          source_summary=None, command=None, probe=None, coarse=None) -> Bundle:
+          source_summary=None, command=None, probe=None, coarse=None, init=None) -> Bundle:
     """Train a model; returns the best bundle, written to out_dir (model.safetensors + model.json).
 
     coarse: real coarse scans of the same areas as `highres`, one each (Approach 1); they are
     aligned to their fine scans and used as the inputs instead of simulated degradations.
+    init: a Bundle to start from (fine-tuning) instead of the identity; its architecture is kept.
     """
     if coarse is not None and len(coarse) != len(highres):
         raise UserError(f"{len(coarse)} coarse scans for {len(highres)} fine ones: give one of each per area")
@@ -176,7 +183,15 @@ def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=Non
     else:
         pairs = _validation_set(highres, validation, degradation, seed)
     channels = sampler.maps[0][0].shape[0]
+    if init is not None:
+        if init.network.args["channels"] != channels or init.scale != degradation.scale:
+            raise UserError(f"model {init.name!r} cannot start this training: it takes "
+                            f"{init.network.args['channels']} channel(s) at scale {init.scale}, "
+                            f"this run has {channels} at scale {degradation.scale}")
+        blocks, filters = init.network.args["blocks"], init.network.args["filters"]
     net = ResidualEnhancer(channels, blocks, filters).to(dev)
+    if init is not None:
+        net.load_state_dict(init.network.state_dict())
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     out_dir = Path(out_dir)
     ckpt = out_dir / "checkpoint.pt"
@@ -189,7 +204,10 @@ def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=Non
         sampler.rng = np.random.default_rng(seed + state["step"])
         if "commands" not in state and (out_dir / "model.json").is_file():  # older checkpoints
             state["commands"] = [json.loads((out_dir / "model.json").read_text()).get("command")]
-    # Every command that contributed (a run can be resumed with a larger budget) is recorded.
+    # Every command that contributed (a run can be resumed with a larger budget, or start from
+    # another model's weights) is recorded, in order.
+    if init is not None and "commands" not in state:
+        state["commands"] = (init.config.get("command") or "").split(" && ")
     state["commands"] = [c for c in state.get("commands", []) if c] + ([command] if command else [])
     config = {
         "name": out_dir.name,
@@ -201,7 +219,9 @@ def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=Non
                           "inverse": "multiply back, clip at 0, restore each element's mean"},
         "training": {"maps": len(highres), "approach": "paired scans" if coarse is not None else
                      "simulated degradation", "patch": patch, "batch": batch_size, "lr": lr,
-                     "seed": seed, "minutes": minutes, "steps": steps, "data": source_summary},
+                     "seed": seed, "minutes": minutes, "steps": steps, "data": source_summary,
+                     "initialised_from": init and {"model": init.name, "metrics": init.config.get("metrics"),
+                                                   "steps": _steps_done(init.config)}},
         "command": " && ".join(state["commands"]) or None,
     }
     base_in = [psnr(upsample(torch.from_numpy(d[None]), degradation.scale)[0].numpy(), t) for d, t in pairs]

@@ -82,6 +82,26 @@ def test_train_writes_a_bundle_that_enhance_uses(tmp_path):
     assert config["pixel_nm"] == 50 and config["scale"] == 1 and config["elements"] == "any"
 
 
+def test_train_can_start_from_a_model_and_records_every_command(tmp_path, model_a):
+    config = json.loads((model_a / "model.json").read_text())
+    (model_a / "model.json").write_text(json.dumps({**config, "command": "python -m enhancer train A"}))
+    r = cli("train", "--out", tmp_path / "tuned", "--probe-fwhm-nm", 200, "--pixel-nm", 50, "--steps", 2,
+            "--phantoms", 2, "--phantom-size", 96, "--phantom-kinds", "aggregate,cell", "--init", model_a)
+    assert r.returncode == 0, r.stderr
+    tuned = json.loads((tmp_path / "tuned" / "model.json").read_text())
+    first, second = tuned["command"].split(" && ")
+    assert first == "python -m enhancer train A" and "--init" in second
+    assert tuned["architecture"] == config["architecture"]  # the source's 2 x 8, not the defaults
+    assert tuned["training"]["initialised_from"]["model"] == "model-a"
+    assert tuned["training"]["data"]["phantom_kinds"] == ["aggregate", "cell"]
+    from enhancer.bundle import load_bundle
+
+    before, after = load_bundle(model_a).network, load_bundle(tmp_path / "tuned").network
+    w0, w1 = before.output_conv.weight, after.output_conv.weight
+    assert w1.abs().max() > 0.05  # a fresh network starts with this layer at zero
+    assert (w1 - w0).abs().max() < 0.01  # two small steps from the source's weights
+
+
 def test_enhancing_a_maps_file_writes_maps_with_both(tmp_path, model_a):
     src = tmp_path / "scan.h5"
     write_maps_v10(src, rows=24, cols=24, pixel_um=(0.05, 0.05))  # the pixel comes from the axes
@@ -102,6 +122,10 @@ def test_enhancing_a_maps_file_writes_maps_with_both(tmp_path, model_a):
     (["enhance", "truth.npy", "o.npy", "--model", "MODEL", "--ensemble", "12"], "ensemble"),
     (["info", "notes.h5"], "text file"),
     (["train", "--out", "m", "--probe-fwhm-nm", "200", "--steps", "3"], "phantoms"),
+    (["train", "--out", "m", "--probe-fwhm-nm", "200", "--pixel-nm", "50", "--steps", "2", "--phantoms", "1",
+      "--phantom-kinds", "blobs"], "phantom-kinds"),
+    (["train", "--out", "m", "--probe-fwhm-nm", "200", "--pixel-nm", "50", "--scale", "4", "--steps", "2",
+      "--phantoms", "1", "--init", "MODEL"], "cannot start"),
 ])
 def test_errors_are_one_line_and_exit_2(tmp_path, model_a, args, words):
     np.save(tmp_path / "truth.npy", phantom("cell", 32, 1))
