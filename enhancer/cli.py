@@ -123,7 +123,7 @@ def cmd_train(args):
         print(json.dumps(p), flush=True)
 
     bundle = train(maps, _degradation(args, pixel), args.out, minutes=args.minutes, steps=args.steps,
-                   blocks=args.blocks, filters=args.filters, device=args.device, seed=args.seed,
+                   blocks=args.blocks, filters=args.filters, device=args.device, seed=args.seed, lr=args.lr,
                    validation=validation, source_summary=summary, progress=report, coarse=coarse, init=init,
                    command="python -m enhancer " + shlex.join(sys.argv[1:]))
     print(json.dumps({"model": str(bundle.path), **bundle.config.get("metrics", {})}))
@@ -207,6 +207,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--phantom-size", type=int, default=192)
     s.add_argument("--phantom-kinds", default="mixed",
                    help="comma list of phantom kinds, used in turn (default: mixed, a random draw per map)")
+    s.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (lower it to fine-tune briefly)")
     s.add_argument("--init", metavar="MODEL",
                    help="start from this model's weights (fine-tuning); its blocks and filters are kept")
     s.set_defaults(run=cmd_train)

@@ -173,6 +173,8 @@ def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=Non
         raise UserError("give a budget: either minutes or steps")
     if (minutes is not None and minutes <= 0) or (steps is not None and steps <= 0):
         raise UserError("the training budget must be positive")
+    if not 0 < lr <= 1:
+        raise UserError(f"the learning rate must be in (0, 1], not {lr:g}")
     torch.manual_seed(seed)
     dev = pick_device(device)
     joint = elements != "any"
