@@ -145,7 +145,7 @@ def test_bench_writes_the_protocol_table_and_records_it(tmp_path, model_a):
     assert r.returncode == 0, r.stderr
     table = json.loads((tmp_path / "b" / "table.json").read_text())
     summary = table["results"][0]["summary"]
-    assert set(summary) == {"input", "wiener", "rl_oracle", "network"}
+    assert set(summary) == {"input", "wiener", "rl_oracle", "network", "network_x8"}
     # with the true probe, oracle-tuned RL must beat the raw input: the baseline is real
     assert summary["rl_oracle"]["psnr"] > summary["input"]["psnr"]
     assert "| A | held-out phantoms | network |" in (tmp_path / "b" / "table.md").read_text()
