@@ -3,6 +3,7 @@ benchmark's measurements measure what they say."""
 import logging
 
 import numpy as np
+import pytest
 import torch
 
 from enhancer import enhance as enhance_module
@@ -44,6 +45,24 @@ def test_a_failed_compilation_falls_back_to_eager(monkeypatch, caplog):
         out = enhance(maps, b, compile=True, tile=32, batch=1)
     np.testing.assert_allclose(out, enhance(maps, b), rtol=1e-6)
     assert "torch.compile failed" in caplog.text
+
+
+def test_a_time_limit_during_compilation_is_not_swallowed(monkeypatch):
+    class SoftTimeLimitExceeded(Exception):  # Celery's, by name: enhancer never imports Celery
+        pass
+
+    def slow(*args, **kwargs):
+        def fail(x):
+            try:
+                raise SoftTimeLimitExceeded()
+            except SoftTimeLimitExceeded as e:  # torch's compiler wraps what it catches
+                raise RuntimeError("backend compiler failed") from e
+        return fail
+
+    monkeypatch.setattr(torch, "compile", slow)
+    b = random_bundle(scale=1)
+    with pytest.raises(RuntimeError, match="backend compiler failed"):
+        enhance(phantom("cell", 64, 1, seed=3) + 0.05, b, compile=True, tile=32, batch=1)
 
 
 def test_only_large_jobs_are_compiled(monkeypatch):
