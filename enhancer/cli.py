@@ -90,7 +90,7 @@ def cmd_degrade(args):
 
 def cmd_train(args):
     from .bundle import load_bundle
-    from .phantoms import KINDS, phantom
+    from .phantoms import KINDS, contrast, phantom
     from .train import train
 
     maps, names = [], []
@@ -105,8 +105,16 @@ def cmd_train(args):
     unknown = [k for k in kinds if k not in KINDS + ("mixed",)]
     if unknown or not kinds:
         raise UserError(f"--phantom-kinds takes a comma list of {', '.join(KINDS)}, mixed; got {args.phantom_kinds!r}")
+    try:
+        gammas = [float(v) for v in args.phantom_gamma.split(",")]
+        low, high = gammas[0], gammas[-1]
+        assert len(gammas) <= 2 and 0.2 <= low <= high <= 5
+    except (ValueError, AssertionError):
+        raise UserError(f"--phantom-gamma takes G or LOW,HIGH within 0.2..5, e.g. 1,3; got {args.phantom_gamma!r}") from None
     for i in range(args.phantoms):  # kinds in turn, so a list sets the proportions
-        maps.append(phantom(kinds[i % len(kinds)], args.phantom_size, 3, seed=args.seed * 100_000 + i))
+        seed = args.seed * 100_000 + i
+        m = phantom(kinds[i % len(kinds)], args.phantom_size, 3, seed=seed)
+        maps.append(m if low == high == 1 else contrast(m, np.random.default_rng(seed).uniform(low, high)))
     if not maps:
         raise UserError("give high-resolution maps to learn from, or --phantoms N")
     if coarse is not None and (args.phantoms or len(coarse) != len(maps)):
@@ -115,8 +123,12 @@ def cmd_train(args):
         raise UserError("give --pixel-nm: the fine grid's pixel size in nm")
     checked = ("cell", "particles", "texture") + (("aggregate",) if "aggregate" in kinds else ())
     validation = None if coarse else [phantom(k, 128, 3, seed=10**6 + i) for i, k in enumerate(checked)]
+    if validation and high > 1:  # the best epoch must also be good on high-contrast maps
+        validation += [contrast(phantom(k, 128, 3, seed=10**6 + 10 + i), high)
+                       for i, k in enumerate(("particles", "aggregate"))]
     summary = {"files": names, "coarse_files": [Path(f).name for f in args.coarse or []],
-               "phantoms": args.phantoms, "phantom_size": args.phantom_size, "phantom_kinds": kinds}
+               "phantoms": args.phantoms, "phantom_size": args.phantom_size, "phantom_kinds": kinds,
+               "phantom_gamma": [low, high]}
     init = load_bundle(args.init) if args.init else None
 
     def report(p):
@@ -207,6 +219,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--phantom-size", type=int, default=192)
     s.add_argument("--phantom-kinds", default="mixed",
                    help="comma list of phantom kinds, used in turn (default: mixed, a random draw per map)")
+    s.add_argument("--phantom-gamma", default="1", metavar="G|LOW,HIGH",
+                   help="raise each phantom (peak 1) to a power drawn from LOW..HIGH: >1 gives sparse, "
+                        "high-contrast maps like real particle scans (default 1: as generated)")
     s.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (lower it to fine-tune briefly)")
     s.add_argument("--init", metavar="MODEL",
                    help="start from this model's weights (fine-tuning); its blocks and filters are kept")

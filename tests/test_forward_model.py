@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from enhancer.degrade import Degradation, add_noise, blur, gaussian_probe, resample_probe, sample
-from enhancer.phantoms import KINDS, phantom
+from enhancer.phantoms import KINDS, contrast, phantom
 
 
 def test_probe_is_normalised_and_has_the_asked_fwhm():
@@ -78,3 +78,17 @@ def test_every_phantom_kind_is_non_negative_and_structured(kind):
     assert m.shape == (3, 96, 96) and m.dtype == np.float32
     assert m.min() >= 0 and m.std() > 0
     assert np.array_equal(m, phantom(kind, 96, 3, seed=7))
+
+
+def test_contrast_concentrates_the_signal_in_the_brightest_spots():
+    m = phantom("particles", 96, 2, seed=4)
+    hdr = contrast(m, 3.0)
+    assert hdr.shape == m.shape and hdr.dtype == np.float32
+    np.testing.assert_allclose(hdr.max(axis=(1, 2)), 1.0)
+
+    def top_share(a):  # fraction of each element's total in its brightest 1% of pixels
+        flat = np.sort(a.reshape(len(a), -1), axis=1)
+        return flat[:, -flat.shape[1] // 100 :].sum(1) / flat.sum(1)
+
+    assert (top_share(hdr) > 1.5 * top_share(m)).all()
+    np.testing.assert_allclose(contrast(m, 1.0), m / m.max(axis=(1, 2), keepdims=True), rtol=1e-6)
