@@ -1,7 +1,8 @@
 """`python -m enhancer bench`: the benchmark protocol's table (../shared/reference/benchmark-protocol.md).
 
 Cases A, B, C on a fixed held-out set of seeded phantoms of every kind (seeds no training
-command uses) and on the real HXN maps degraded by case B. Each row: the input (bicubic when
+command uses), on high-contrast versions of some (sparse bright spots over a faint rest) and on
+the real HXN maps degraded by case B. Each row: the input (bicubic when
 S > 1), Wiener and Richardson-Lucy with the true probe and oracle-tuned parameters, the network,
 and the network's 8-fold self-ensemble (network_x8). The protocol's targets are the network's.
 """
@@ -21,7 +22,7 @@ from .bundle import load_bundle
 from .degrade import Degradation
 from .enhance import enhance
 from .metrics import frc_resolution_nm, psnr, ssim, totals_error
-from .phantoms import KINDS, phantom
+from .phantoms import KINDS, contrast, phantom
 
 CASES = {  # case: (pixel nm, probe FWHM nm, scale, peak counts, shipped model)
     "A": (50.0, 200.0, 1, 1000.0, "protocol-a"),
@@ -36,6 +37,13 @@ def held_out_set(quick=False):
     n, size = (1, 96) if quick else (2, 192)
     return [(f"{k}-{i}", phantom(k, size, 3, seed=HELD_OUT_SEED + 10 * j + i))
             for j, k in enumerate(KINDS) for i in range(n)]
+
+
+def high_contrast_set(quick=False):
+    """Sparse, bright maps like real particle scans: held-out phantoms raised to the power 2.5."""
+    n, size = (1, 96) if quick else (2, 192)
+    return [(f"{k}-hc-{i}", contrast(phantom(k, size, 3, seed=HELD_OUT_SEED + 1000 + 10 * j + i), 2.5))
+            for j, k in enumerate(("particles", "aggregate", "cell")) for i in range(n)]
 
 
 def real_maps():
@@ -123,7 +131,8 @@ def run_bench(args):
     t0 = time.time()
     for case in cases:
         bundle = load_bundle(models[case]) if models.get(case) else None
-        sets = [("held-out phantoms", held)] + ([("real HXN", real_maps())] if case == "B" else [])
+        sets = [("held-out phantoms", held), ("high-contrast phantoms", high_contrast_set(args.quick))] + \
+            ([("real HXN", real_maps())] if case == "B" else [])
         for set_name, maps in sets:
             if not maps:
                 continue
