@@ -88,6 +88,18 @@ def cmd_degrade(args):
     save_maps(args.output, out)
 
 
+def _range(text: str, flag: str, least: float, most: float) -> tuple[float, float]:
+    """"A" or "LOW,HIGH" -> (low, high), both within least..most."""
+    try:
+        values = [float(v) for v in text.split(",")]
+        low, high = values[0], values[-1]
+        if len(values) <= 2 and least <= low <= high <= most:
+            return low, high
+    except ValueError:
+        pass
+    raise UserError(f"{flag} takes V or LOW,HIGH with {least:g} <= LOW <= HIGH <= {most:g}; got {text!r}")
+
+
 def cmd_train(args):
     from .bundle import load_bundle
     from .phantoms import KINDS, contrast, phantom
@@ -105,16 +117,15 @@ def cmd_train(args):
     unknown = [k for k in kinds if k not in KINDS + ("mixed",)]
     if unknown or not kinds:
         raise UserError(f"--phantom-kinds takes a comma list of {', '.join(KINDS)}, mixed; got {args.phantom_kinds!r}")
-    try:
-        gammas = [float(v) for v in args.phantom_gamma.split(",")]
-        low, high = gammas[0], gammas[-1]
-        assert len(gammas) <= 2 and 0.2 <= low <= high <= 5
-    except (ValueError, AssertionError):
-        raise UserError(f"--phantom-gamma takes G or LOW,HIGH within 0.2..5, e.g. 1,3; got {args.phantom_gamma!r}") from None
+    low, high = _range(args.phantom_gamma, "--phantom-gamma", 0.2, 5)
+    offsets = _range(args.phantom_offset, "--phantom-offset", 0, 10)
     for i in range(args.phantoms):  # kinds in turn, so a list sets the proportions
         seed = args.seed * 100_000 + i
         m = phantom(kinds[i % len(kinds)], args.phantom_size, 3, seed=seed)
-        maps.append(m if low == high == 1 else contrast(m, np.random.default_rng(seed).uniform(low, high)))
+        if (low, high, *offsets) != (1, 1, 0, 0):
+            rng = np.random.default_rng(seed)
+            m = contrast(m, rng.uniform(low, high), rng.uniform(*offsets))
+        maps.append(m)
     if not maps:
         raise UserError("give high-resolution maps to learn from, or --phantoms N")
     if coarse is not None and (args.phantoms or len(coarse) != len(maps)):
@@ -123,12 +134,12 @@ def cmd_train(args):
         raise UserError("give --pixel-nm: the fine grid's pixel size in nm")
     checked = ("cell", "particles", "texture") + (("aggregate",) if "aggregate" in kinds else ())
     validation = None if coarse else [phantom(k, 128, 3, seed=10**6 + i) for i, k in enumerate(checked)]
-    if validation and high > 1:  # the best epoch must also be good on high-contrast maps
-        validation += [contrast(phantom(k, 128, 3, seed=10**6 + 10 + i), high)
-                       for i, k in enumerate(("particles", "aggregate"))]
+    if validation and (high > 1 or offsets[1] > 0):  # the best epoch must be good on these too
+        validation += [contrast(phantom(k, 128, 3, seed=10**6 + 10 + i), g, o) for i, (k, g, o) in
+                       enumerate((("particles", high, 0), ("aggregate", high, 0), ("texture", 1, offsets[1])))]
     summary = {"files": names, "coarse_files": [Path(f).name for f in args.coarse or []],
                "phantoms": args.phantoms, "phantom_size": args.phantom_size, "phantom_kinds": kinds,
-               "phantom_gamma": [low, high]}
+               "phantom_gamma": [low, high], "phantom_offset": list(offsets)}
     init = load_bundle(args.init) if args.init else None
 
     def report(p):
@@ -222,6 +233,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--phantom-gamma", default="1", metavar="G|LOW,HIGH",
                    help="raise each phantom (peak 1) to a power drawn from LOW..HIGH: >1 gives sparse, "
                         "high-contrast maps like real particle scans (default 1: as generated)")
+    s.add_argument("--phantom-offset", default="0", metavar="V|LOW,HIGH",
+                   help="add a flat pedestal drawn from LOW..HIGH (in units of the peak) under each phantom")
     s.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (lower it to fine-tune briefly)")
     s.add_argument("--init", metavar="MODEL",
                    help="start from this model's weights (fine-tuning); its blocks and filters are kept")

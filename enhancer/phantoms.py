@@ -163,12 +163,14 @@ def aggregate(rng, size, n_el):
     return maps
 
 
-def contrast(maps: np.ndarray, gamma: float) -> np.ndarray:
-    """Each element scaled to a peak of 1 and raised to `gamma`. gamma > 1 leaves a few bright
-    spots carrying most of the signal over a faint rest, as in real maps of sparse particles;
-    a network that never saw such maps lost to Richardson-Lucy on them (docs/benchmarks.md)."""
+def contrast(maps: np.ndarray, gamma: float, offset: float = 0.0) -> np.ndarray:
+    """Each element scaled to a peak of 1, raised to `gamma`, plus `offset`. gamma > 1 leaves a
+    few bright spots carrying most of the signal over a faint rest, as in real maps of sparse
+    particles; an offset is a flat pedestal under the structure (a substrate's or matrix
+    element's signal). A network that never saw either lost to Richardson-Lucy on them
+    (docs/benchmarks.md)."""
     peak = maps.max(axis=(-2, -1), keepdims=True)
-    return ((maps / np.where(peak > 0, peak, 1)) ** gamma).astype(np.float32)
+    return ((maps / np.where(peak > 0, peak, 1)) ** gamma + offset).astype(np.float32)
 
 
 def phantom(kind: str = "cell", size: int = 256, n_elements: int = 4, seed: int = 0) -> np.ndarray:

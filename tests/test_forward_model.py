@@ -92,3 +92,4 @@ def test_contrast_concentrates_the_signal_in_the_brightest_spots():
 
     assert (top_share(hdr) > 1.5 * top_share(m)).all()
     np.testing.assert_allclose(contrast(m, 1.0), m / m.max(axis=(1, 2), keepdims=True), rtol=1e-6)
+    np.testing.assert_allclose(contrast(m, 1.0, 2.0) - 2.0, contrast(m, 1.0), atol=1e-6)  # a pedestal
