@@ -89,7 +89,7 @@ def cmd_degrade(args):
 
 
 def _range(text: str, flag: str, least: float, most: float) -> tuple[float, float]:
-    """"A" or "LOW,HIGH" -> (low, high), both within least..most."""
+    """"V" or "LOW,HIGH" -> (low, high), both within least..most ("V" is (V, V))."""
     try:
         values = [float(v) for v in text.split(",")]
         low, high = values[0], values[-1]
