@@ -102,7 +102,7 @@ def _range(text: str, flag: str, least: float, most: float) -> tuple[float, floa
 
 def cmd_train(args):
     from .bundle import load_bundle
-    from .phantoms import KINDS, contrast, phantom
+    from .phantoms import KINDS, contrast, phantom, training_set
     from .train import train
 
     maps, names = [], []
@@ -119,19 +119,15 @@ def cmd_train(args):
         raise UserError(f"--phantom-kinds takes a comma list of {', '.join(KINDS)}, mixed; got {args.phantom_kinds!r}")
     low, high = _range(args.phantom_gamma, "--phantom-gamma", 0.2, 5)
     offsets = _range(args.phantom_offset, "--phantom-offset", 0, 10)
-    for i in range(args.phantoms):  # kinds in turn, so a list sets the proportions
-        seed = args.seed * 100_000 + i
-        m = phantom(kinds[i % len(kinds)], args.phantom_size, 3, seed=seed)
-        if (low, high, *offsets) != (1, 1, 0, 0):
-            rng = np.random.default_rng(seed)
-            m = contrast(m, rng.uniform(low, high), rng.uniform(*offsets))
-        maps.append(m)
-    if not maps:
+    if not maps and not args.phantoms:
         raise UserError("give high-resolution maps to learn from, or --phantoms N")
-    if coarse is not None and (args.phantoms or len(coarse) != len(maps)):
-        raise UserError("--coarse takes one coarse scan per fine map, in the same order (no --phantoms)")
     if not pixel:
         raise UserError("give --pixel-nm: the fine grid's pixel size in nm")
+    fine_probe = _range(args.phantom_probe_nm, "--phantom-probe-nm", 0, 10 * pixel)
+    maps += training_set(args.phantoms, kinds, args.phantom_size, args.seed, (low, high), offsets,
+                         fine_probe, pixel)
+    if coarse is not None and (args.phantoms or len(coarse) != len(maps)):
+        raise UserError("--coarse takes one coarse scan per fine map, in the same order (no --phantoms)")
     checked = ("cell", "particles", "texture") + (("aggregate",) if "aggregate" in kinds else ())
     validation = None if coarse else [phantom(k, 128, 3, seed=10**6 + i) for i, k in enumerate(checked)]
     if validation and (high > 1 or offsets[1] > 0):  # the best epoch must be good on these too
@@ -139,7 +135,8 @@ def cmd_train(args):
                        enumerate((("particles", high, 0), ("aggregate", high, 0), ("texture", 1, offsets[1])))]
     summary = {"files": names, "coarse_files": [Path(f).name for f in args.coarse or []],
                "phantoms": args.phantoms, "phantom_size": args.phantom_size, "phantom_kinds": kinds,
-               "phantom_gamma": [low, high], "phantom_offset": list(offsets)}
+               "phantom_gamma": [low, high], "phantom_offset": list(offsets),
+               "phantom_probe_nm": list(fine_probe)}
     init = load_bundle(args.init) if args.init else None
 
     def report(p):
@@ -148,7 +145,7 @@ def cmd_train(args):
     bundle = train(maps, _degradation(args, pixel), args.out, minutes=args.minutes, steps=args.steps,
                    blocks=args.blocks, filters=args.filters, device=args.device, seed=args.seed, lr=args.lr,
                    validation=validation, source_summary=summary, progress=report, coarse=coarse, init=init,
-                   command="python -m enhancer " + shlex.join(sys.argv[1:]))
+                   loss=args.loss, command="python -m enhancer " + shlex.join(sys.argv[1:]))
     print(json.dumps({"model": str(bundle.path), **bundle.config.get("metrics", {})}))
 
 
@@ -191,8 +188,15 @@ def cmd_bench(args):
     run_bench(args)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other error here (scripts read stderr's last line)."""
+
+    def error(self, message):
+        self.exit(EXIT_USER, f"error: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m enhancer", description=__doc__)
+    p = _Parser(prog="python -m enhancer", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("info", help="what a map file holds, as JSON")
@@ -235,6 +239,11 @@ def parser() -> argparse.ArgumentParser:
                         "high-contrast maps like real particle scans (default 1: as generated)")
     s.add_argument("--phantom-offset", default="0", metavar="V|LOW,HIGH",
                    help="add a flat pedestal drawn from LOW..HIGH (in units of the peak) under each phantom")
+    s.add_argument("--phantom-probe-nm", default="0", metavar="FWHM|LOW,HIGH",
+                   help="blur each phantom by a Gaussian probe of this FWHM (drawn from LOW..HIGH), as a "
+                        "real fine scan is blurred by its own smaller probe (default 0: perfectly sharp)")
+    s.add_argument("--loss", default="l1", choices=["l1", "mse"],
+                   help="l1 (default) commits to sharp detail; mse aims at the mean, as PSNR scores")
     s.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (lower it to fine-tune briefly)")
     s.add_argument("--init", metavar="MODEL",
                    help="start from this model's weights (fine-tuning); its blocks and filters are kept")

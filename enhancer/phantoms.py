@@ -185,3 +185,25 @@ def phantom(kind: str = "cell", size: int = 256, n_elements: int = 4, seed: int 
     maps = make[kind](rng, size, n_elements).astype(np.float32)
     maps += rng.uniform(0.0, 0.03) * maps.max()  # a little background, as in real maps
     return np.clip(maps, 0, None)
+
+
+def training_set(n: int, kinds, size: int, seed: int, gamma=(1.0, 1.0), offset=(0.0, 0.0),
+                 fine_probe_nm=(0.0, 0.0), pixel_nm: float = 50.0) -> list[np.ndarray]:
+    """n phantoms for training, kinds used in turn (so a list sets the proportions), each with a
+    contrast drawn from gamma and offset and, when fine_probe_nm is not zero, blurred by a
+    Gaussian probe of a FWHM drawn from it: a real fine scan, the truth a model learns from in
+    Approach 2, is itself seen through a smaller probe, and a model that only ever saw perfectly
+    sharp truths over-sharpens real maps (docs/benchmarks.md)."""
+    from .degrade import blur, gaussian_probe
+
+    maps = []
+    for i in range(n):
+        m = phantom(kinds[i % len(kinds)], size, 3, seed=seed * 100_000 + i)
+        rng = np.random.default_rng(seed * 100_000 + i)
+        if (*gamma, *offset) != (1, 1, 0, 0):
+            m = contrast(m, rng.uniform(*gamma), rng.uniform(*offset))
+        fwhm = rng.uniform(*fine_probe_nm)
+        if fwhm > 0:
+            m = blur(m, gaussian_probe(fwhm, pixel_nm))
+        maps.append(m)
+    return maps

@@ -1,6 +1,6 @@
 """Training by simulated degradation (the seed's Approach 2) or on paired scans (Approach 1).
 
-Random patches that skip empty background, flips and rotations, L1 loss, Adam with warm-up and a
+Random patches that skip empty background, flips and rotations, L1 (or MSE) loss, Adam with warm-up and a
 cosine schedule over the budget (minutes or steps), validation PSNR/SSIM each epoch, the best
 weights kept as the bundle, a checkpoint each epoch so a stopped run resumes where it was.
 """
@@ -146,6 +146,9 @@ def evaluate(bundle: Bundle, pairs, device) -> tuple[float, float]:
     return float(np.mean(ps)), float(np.mean(ss))
 
 
+LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss}
+
+
 def _lr(base: float, fraction: float, step: int, warmup: int) -> float:
     warm = min(1.0, (step + 1) / warmup)
     return base * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, fraction))))
@@ -160,13 +163,17 @@ def _steps_done(config: dict):
 def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=None, blocks=8,
           filters=32, device="auto", seed=0, progress=None, cancel=None, elements="any",
           validation=None, patch=None, batch_size=16, lr=1e-3, eval_every=200,
-          source_summary=None, command=None, probe=None, coarse=None, init=None) -> Bundle:
+          source_summary=None, command=None, probe=None, coarse=None, init=None, loss="l1") -> Bundle:
     """Train a model; returns the best bundle, written to out_dir (model.safetensors + model.json).
 
     coarse: real coarse scans of the same areas as `highres`, one each (Approach 1); they are
     aligned to their fine scans and used as the inputs instead of simulated degradations.
     init: a Bundle to start from (fine-tuning) instead of the identity; its architecture is kept.
+    loss: "l1" (sharper, the default) or "mse": MSE's optimum is the mean over what the measurement
+    leaves uncertain, which is what PSNR scores; L1 commits to one guess (e.g. a speck's position).
     """
+    if loss not in LOSSES:
+        raise UserError(f"the loss must be one of {', '.join(LOSSES)}, not {loss!r}")
     if coarse is not None and len(coarse) != len(highres):
         raise UserError(f"{len(coarse)} coarse scans for {len(highres)} fine ones: give one of each per area")
     if (minutes is None) == (steps is None):
@@ -220,7 +227,7 @@ def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=Non
         "normalisation": {"kind": "smoothed-percentile", "percentile": 99.9, "sigma_px": 1.0,
                           "inverse": "multiply back, clip at 0, restore each element's mean"},
         "training": {"maps": len(highres), "approach": "paired scans" if coarse is not None else
-                     "simulated degradation", "patch": patch, "batch": batch_size, "lr": lr,
+                     "simulated degradation", "patch": patch, "batch": batch_size, "lr": lr, "loss": loss,
                      "seed": seed, "minutes": minutes, "steps": steps, "data": source_summary,
                      "initialised_from": init and {"model": init.name, "metrics": init.config.get("metrics"),
                                                    "steps": _steps_done(init.config)}},
@@ -252,11 +259,11 @@ def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=Non
         x, y = x.to(dev), y.to(dev)
         with autocast(dev):
             pred = net(upsample(x, degradation.scale))
-        loss = F.l1_loss(pred.float(), y)
+        error = LOSSES[loss](pred.float(), y)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        error.backward()
         opt.step()
-        losses.append(loss.item())
+        losses.append(error.item())
         state["step"] += 1
         state["elapsed"] += time.monotonic() - t0
         if state["step"] % eval_every == 0 or fraction() >= 1.0:

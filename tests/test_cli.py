@@ -87,7 +87,7 @@ def test_train_can_start_from_a_model_and_records_every_command(tmp_path, model_
     (model_a / "model.json").write_text(json.dumps({**config, "command": "python -m enhancer train A"}))
     r = cli("train", "--out", tmp_path / "tuned", "--probe-fwhm-nm", 200, "--pixel-nm", 50, "--steps", 2,
             "--phantoms", 2, "--phantom-size", 96, "--phantom-kinds", "aggregate,cell", "--init", model_a, "--lr", 3e-4,
-            "--phantom-gamma", "1,2", "--phantom-offset", "0,1")
+            "--phantom-gamma", "1,2", "--phantom-offset", "0,1", "--phantom-probe-nm", "0,80", "--loss", "mse")
     assert r.returncode == 0, r.stderr
     tuned = json.loads((tmp_path / "tuned" / "model.json").read_text())
     first, second = tuned["command"].split(" && ")
@@ -96,8 +96,8 @@ def test_train_can_start_from_a_model_and_records_every_command(tmp_path, model_
     assert tuned["training"]["initialised_from"]["model"] == "model-a"
     data = tuned["training"]["data"]
     assert data["phantom_kinds"] == ["aggregate", "cell"] and data["phantom_gamma"] == [1, 2]
-    assert data["phantom_offset"] == [0, 1]
-    assert tuned["training"]["lr"] == 3e-4
+    assert data["phantom_offset"] == [0, 1] and data["phantom_probe_nm"] == [0, 80]
+    assert tuned["training"]["lr"] == 3e-4 and tuned["training"]["loss"] == "mse"
     from enhancer.bundle import load_bundle
 
     before, after = load_bundle(model_a).network, load_bundle(tmp_path / "tuned").network
@@ -136,6 +136,10 @@ def test_enhancing_a_maps_file_writes_maps_with_both(tmp_path, model_a):
       "--phantom-gamma", "3,1"], "phantom-gamma"),
     (["train", "--out", "m", "--probe-fwhm-nm", "200", "--pixel-nm", "50", "--steps", "2", "--phantoms", "1",
       "--phantom-offset", "lots"], "phantom-offset"),
+    (["train", "--out", "m", "--probe-fwhm-nm", "200", "--pixel-nm", "50", "--steps", "2", "--phantoms", "1",
+      "--phantom-probe-nm", "-10"], "phantom-probe-nm"),
+    (["train", "--out", "m", "--probe-fwhm-nm", "200", "--pixel-nm", "50", "--steps", "2", "--phantoms", "1",
+      "--loss", "huber"], "loss"),
 ])
 def test_errors_are_one_line_and_exit_2(tmp_path, model_a, args, words):
     np.save(tmp_path / "truth.npy", phantom("cell", 32, 1))

@@ -156,12 +156,14 @@ def test_bundle_config_is_checked(tmp_path):
         load_bundle(tmp_path / "missing")
 
 
-def test_training_on_a_tiny_budget_lowers_validation_loss(tmp_path):
+@pytest.mark.parametrize("loss", ["l1", "mse"])
+def test_training_on_a_tiny_budget_lowers_validation_loss(tmp_path, loss):
     d = Degradation(200, 50, scale=1, counts=1000)
     maps = [phantom("mixed", 96, 2, seed=s) for s in range(4)]
     seen = []
-    b = train(maps, d, tmp_path / "m", steps=60, blocks=2, filters=8, eval_every=20,
+    b = train(maps, d, tmp_path / "m", steps=60, blocks=2, filters=8, eval_every=20, loss=loss,
               batch_size=8, patch=32, validation=[phantom("cell", 64, 2, seed=99)], progress=seen.append)
+    assert b.config["training"]["loss"] == loss
     history = b.config["training"]["history"]
     assert [h["step"] for h in history] == [20, 40, 60]
     # validation error falls (PSNR rises); the training loss is too noisy over random patches

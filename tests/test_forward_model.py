@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from enhancer.degrade import Degradation, add_noise, blur, gaussian_probe, resample_probe, sample
-from enhancer.phantoms import KINDS, contrast, phantom
+from enhancer.phantoms import KINDS, contrast, phantom, training_set
 
 
 def test_probe_is_normalised_and_has_the_asked_fwhm():
@@ -93,3 +93,19 @@ def test_contrast_concentrates_the_signal_in_the_brightest_spots():
     assert (top_share(hdr) > 1.5 * top_share(m)).all()
     np.testing.assert_allclose(contrast(m, 1.0), m / m.max(axis=(1, 2), keepdims=True), rtol=1e-6)
     np.testing.assert_allclose(contrast(m, 1.0, 2.0) - 2.0, contrast(m, 1.0), atol=1e-6)  # a pedestal
+
+
+def test_training_phantoms_can_be_seen_through_a_fine_probe():
+    sharp = training_set(3, ["cell", "star"], 96, seed=5)
+    assert [m.shape for m in sharp] == [(3, 96, 96)] * 3
+    np.testing.assert_array_equal(sharp[1], phantom("star", 96, 3, seed=500_001))  # kinds in turn
+    soft = training_set(3, ["cell", "star"], 96, seed=5, fine_probe_nm=(80, 80), pixel_nm=50)
+    for s, b in zip(sharp, soft):
+        np.testing.assert_allclose(b.sum(axis=(1, 2)), s.sum(axis=(1, 2)), rtol=1e-4)  # totals kept
+
+        def roughness(a):  # mean squared difference between neighbouring pixels
+            return (np.diff(a, axis=-1) ** 2).mean()
+
+        assert roughness(b) < 0.7 * roughness(s)
+    drawn = training_set(4, ["cell"], 64, seed=5, gamma=(2, 2), fine_probe_nm=(0, 80), pixel_nm=50)
+    assert all(m.max() <= 1.0 + 1e-6 for m in drawn)  # the contrast comes first, then the probe
