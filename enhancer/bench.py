@@ -2,9 +2,10 @@
 
 Cases A, B, C on a fixed held-out set of seeded phantoms of every kind (seeds no training
 command uses), on high-contrast versions of some (sparse bright spots over a faint rest) and on
-the real HXN maps (the protocol's real-data target is case B; A and C are reported too). Each row: the input (bicubic when
-S > 1), Wiener and Richardson-Lucy with the true probe and oracle-tuned parameters, the network,
-and the network's 8-fold self-ensemble (network_x8). The protocol's targets are the network's.
+the real HXN maps (the protocol's real-data target is case B; A and C are reported too). Each
+row: the input (bicubic when S > 1), Wiener and Richardson-Lucy with the true probe and
+oracle-tuned parameters, the network, and the network's 8-fold self-ensemble (network_x8). The
+protocol's targets are the network's.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Training by simulated degradation (the seed's Approach 2) or on paired scans (Approach 1).
 
-Random patches that skip empty background, flips and rotations, L1 (or MSE) loss, Adam with warm-up and a
-cosine schedule over the budget (minutes or steps), validation PSNR/SSIM each epoch, the best
-weights kept as the bundle, a checkpoint each epoch so a stopped run resumes where it was.
+Random patches that skip empty background, flips and rotations, L1 (or MSE) loss, Adam with
+warm-up and a cosine schedule over the budget (minutes or steps), validation PSNR/SSIM each epoch,
+the best weights kept as the bundle, a checkpoint each epoch so a stopped run resumes where it was.
 """
 from __future__ import annotations
 
