@@ -75,3 +75,22 @@ def test_loading_the_tasks_never_imports_torch():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_pool_children_import_the_science_before_a_job_and_the_parent_never_does():
+    """A soft time limit landing mid-import poisoned a pool child (scipy.ndimage half-imported,
+    every later job failed); the child now imports enhancer as it starts, outside any job."""
+    script = (
+        "import sys\n"
+        "import xrfweb.celery as c\n"
+        "assert 'torch' not in sys.modules and 'scipy.ndimage' not in sys.modules, 'parent imported'\n"
+        "from celery.signals import worker_process_init\n"
+        "worker_process_init.send(sender=None)\n"
+        "assert {'torch', 'scipy.ndimage', 'h5py', 'enhancer.enhance', 'enhancer.train'} <= set(sys.modules)\n"
+        "print(c.app.conf.worker_proc_alive_timeout)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout.strip()) >= 30  # room for those imports on a slow machine
