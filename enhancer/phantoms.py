@@ -207,3 +207,17 @@ def training_set(n: int, kinds, size: int, seed: int, gamma=(1.0, 1.0), offset=(
             m = blur(m, gaussian_probe(fwhm, pixel_nm))
         maps.append(m)
     return maps
+
+
+def recipe(probe_fwhm_nm: float) -> dict:
+    """How the shipped models were last fine-tuned (docs/benchmarks.md), for a probe: the kinds in
+    these proportions, contrast powers 1-3, a fine probe up to 0.4x the coarse one (80 nm under
+    200 nm). The web's staff training uses it, so its models learn what the shipped ones learnt."""
+    return {"phantom_kinds": ["mixed", "mixed", "aggregate", "aggregate", "star"],
+            "phantom_gamma": [1.0, 3.0], "phantom_probe_nm": [0.0, 0.4 * probe_fwhm_nm]}
+
+
+def recipe_set(n: int, probe_fwhm_nm: float, pixel_nm: float, size: int = 192, seed: int = 0):
+    r = recipe(probe_fwhm_nm)
+    return training_set(n, r["phantom_kinds"], size, seed, r["phantom_gamma"],
+                        fine_probe_nm=r["phantom_probe_nm"], pixel_nm=pixel_nm)

@@ -37,7 +37,11 @@ def test_staff_train_a_model_and_approve_it(celery_worker_process, staff, alice)
     assert "phantom-x2" in {m["name"] for m in api_client(alice).get("/api/v1/models/").json()}
     from enhancer.bundle import load_bundle
 
-    assert load_bundle(model.bundle_ref).scale == 2  # the registered folder is a whole bundle
+    bundle = load_bundle(model.bundle_ref)
+    assert bundle.scale == 2  # the registered folder is a whole bundle
+    # It learnt as the shipped models last did: MSE, phantoms seen through a fine probe.
+    training = bundle.config["training"]
+    assert training["loss"] == "mse" and training["data"]["phantom_probe_nm"] == [0.0, 32.0]
 
 
 def test_a_running_job_stops_when_cancelled(celery_worker_process, staff):

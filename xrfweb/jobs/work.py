@@ -69,7 +69,7 @@ def train(job: Job, reporter) -> None:
 
     from enhancer.degrade import Degradation, resample_probe
     from enhancer.formats import read_map_safely
-    from enhancer.phantoms import phantom
+    from enhancer.phantoms import recipe, recipe_set
     from enhancer.train import train as train_network
 
     p = job.params
@@ -77,9 +77,7 @@ def train(job: Job, reporter) -> None:
     highres = []
     for dataset in Dataset.objects.filter(id__in=p["datasets"]):
         highres.append(read_map_safely(dataset.path, pixel_nm=dataset.pixel_nm_given).data)
-    kinds = ("mixed", "mixed", "aggregate")  # as the shipped protocol-b was fine-tuned (docs/benchmarks.md)
-    for i in range(int(p.get("phantoms") or 0)):
-        highres.append(phantom(kinds[i % len(kinds)], size=256, seed=i))
+    highres += recipe_set(int(p.get("phantoms") or 0), p["probe_fwhm_nm"], p["pixel_nm"])
     probe = None
     if p.get("probe_dataset"):
         probe_set = Dataset.objects.get(id=p["probe_dataset"])
@@ -101,8 +99,9 @@ def train(job: Job, reporter) -> None:
             highres, degradation, work_dir, steps=p.get("steps"), minutes=p.get("minutes"),
             blocks=int(p.get("blocks", 8)), filters=int(p.get("filters", 32)),
             progress=progress, cancel=reporter.cancelled, probe=probe,
+            loss="mse",  # as the shipped models: L1 over-sharpened real maps (docs/benchmarks.md)
             source_summary={"datasets": p["datasets"], "phantoms": p.get("phantoms", 0),
-                            "phantom_kinds": list(kinds)},
+                            **recipe(p["probe_fwhm_nm"])},
         )
     except Cancelled:
         shutil.rmtree(work_dir, ignore_errors=True)  # no resume after a cancel
