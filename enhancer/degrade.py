@@ -109,6 +109,17 @@ class Degradation:
         blurred = blur(maps, self.probe() if probe is None else probe)
         return add_noise(sample(blurred, self.scale, self.mode), self.counts, self.read_noise, seed)
 
+    def transfer(self, n: int, probe: np.ndarray | None = None) -> np.ndarray:
+        """|probe MTF x dwell-average response| on an n x n grid (zero frequency at the centre, as
+        np.fft.fftshift lays it out): the fraction of the truth's amplitude at each frequency that
+        reaches the coarse map, before aliasing. A box dwell has zeros at multiples of 1/scale along
+        each axis: a wave of the step's period averages to nothing in every dwell."""
+        h = self.probe() if probe is None else probe
+        mtf = np.abs(np.fft.fft2(h / h.sum(), (n, n)))  # zero-padded; |FFT| ignores the offset
+        f = np.fft.fftfreq(n)
+        dwell = np.abs(np.outer(np.sinc(self.scale * f), np.sinc(self.scale * f))) if self.mode == "box" else 1.0
+        return np.fft.fftshift(mtf * dwell)
+
     def to_dict(self) -> dict:
         return asdict(self)
 

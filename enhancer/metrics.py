@@ -48,14 +48,18 @@ def frc_curve(a, b) -> tuple[np.ndarray, np.ndarray]:
     win = np.outer(np.hanning(n), np.hanning(n))
     fa = np.fft.fftshift(np.fft.fft2((a - a.mean()) * win))
     fb = np.fft.fftshift(np.fft.fft2((b - b.mean()) * win))
+    num, pa, pb = (ring_sum(v) for v in ((fa * np.conj(fb)).real, np.abs(fa) ** 2, np.abs(fb) ** 2))
+    return np.arange(1, n // 2 + 1) / n, num / np.sqrt(pa * pb + 1e-30)
+
+
+def ring_sum(values, mean=False) -> np.ndarray:
+    """Sums (or means) of an n x n spectrum (zero frequency at the centre) over rings 1..n/2 of
+    frequency k/n; the rings frc_curve uses."""
+    n = values.shape[0]
     y, x = np.indices((n, n)) - n // 2
     r = np.round(np.hypot(y, x)).astype(int).ravel()
-    rings = n // 2
-    num = np.bincount(r, (fa * np.conj(fb)).real.ravel(), minlength=rings + 1)[1 : rings + 1]
-    pa = np.bincount(r, (np.abs(fa) ** 2).ravel(), minlength=rings + 1)[1 : rings + 1]
-    pb = np.bincount(r, (np.abs(fb) ** 2).ravel(), minlength=rings + 1)[1 : rings + 1]
-    frc = num / np.sqrt(pa * pb + 1e-30)
-    return np.arange(1, rings + 1) / n, frc
+    sums = np.bincount(r, np.asarray(values).ravel(), minlength=n // 2 + 1)[1 : n // 2 + 1]
+    return sums / np.bincount(r, minlength=n // 2 + 1)[1 : n // 2 + 1] if mean else sums
 
 
 def resolution_from_curve(freq, frc, pixel_nm: float, threshold=FRC_THRESHOLD) -> float:

@@ -109,3 +109,18 @@ def test_training_phantoms_can_be_seen_through_a_fine_probe():
         assert roughness(b) < 0.7 * roughness(s)
     drawn = training_set(4, ["cell"], 64, seed=5, gamma=(2, 2), fine_probe_nm=(0, 80), pixel_nm=50)
     assert all(m.max() <= 1.0 + 1e-6 for m in drawn)  # the contrast comes first, then the probe
+
+
+def test_transfer_is_the_probe_mtf_times_the_dwell_and_zero_at_the_step_period():
+    n, d = 64, Degradation(probe_fwhm_nm=200, pixel_nm=50, scale=4, counts=None)
+    t = d.transfer(n)
+    c = n // 2  # zero frequency, fftshift layout
+    assert t[c, c] == pytest.approx(1.0)
+    sigma = 200 / 2.3548 / 50
+    f = 3 / n  # three cycles across the map, along x: Gaussian MTF times the box's sinc
+    assert t[c, c + 3] == pytest.approx(np.exp(-2 * np.pi**2 * sigma**2 * f**2) * np.sinc(4 * f), rel=1e-3)
+    assert t[c, c + n // 4] < 1e-12 and t[c + n // 4, c] < 1e-12  # a wave of the step's period
+    point = Degradation(probe_fwhm_nm=200, pixel_nm=50, scale=4, counts=None, mode="point").transfer(n)
+    assert point[c, c + n // 4] > 1e-3  # block centres see it (aliased onto the zero frequency)
+    same_grid = Degradation(probe_fwhm_nm=200, pixel_nm=50, scale=1).transfer(n)
+    assert same_grid[c, c + n // 4] > 1e-3
