@@ -210,11 +210,12 @@ def training_set(n: int, kinds, size: int, seed: int, gamma=(1.0, 1.0), offset=(
 
 
 def recipe(probe_fwhm_nm: float) -> dict:
-    """How the shipped models were last fine-tuned (docs/benchmarks.md), for a probe: the kinds in
-    these proportions, contrast powers 1-3, a fine probe up to 0.4x the coarse one (80 nm under
-    200 nm). The web's staff training uses it, so its models learn what the shipped ones learnt."""
+    """How protocol-b and -c were last fine-tuned (docs/benchmarks.md), for a probe: the kinds in
+    these proportions, contrast powers 1-3, a fine probe up to 0.8x the coarse one (160 nm under
+    200 nm), with the default L1 loss. The web's staff training uses it, so its models learn what
+    the shipped ones learnt."""
     return {"phantom_kinds": ["mixed", "mixed", "aggregate", "aggregate", "star"],
-            "phantom_gamma": [1.0, 3.0], "phantom_probe_nm": [0.0, 0.4 * probe_fwhm_nm]}
+            "phantom_gamma": [1.0, 3.0], "phantom_probe_nm": [0.0, 0.8 * probe_fwhm_nm]}
 
 
 def recipe_set(n: int, probe_fwhm_nm: float, pixel_nm: float, size: int = 192, seed: int = 0):

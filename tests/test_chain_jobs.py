@@ -39,9 +39,11 @@ def test_staff_train_a_model_and_approve_it(celery_worker_process, staff, alice)
 
     bundle = load_bundle(model.bundle_ref)
     assert bundle.scale == 2  # the registered folder is a whole bundle
-    # It learnt as the shipped models last did: MSE, phantoms seen through a fine probe.
-    training = bundle.config["training"]
-    assert training["loss"] == "mse" and training["data"]["phantom_probe_nm"] == [0.0, 32.0]
+    # It learnt as the shipped models last did: phantoms of several kinds and contrasts, seen
+    # through fine probes up to 0.8x its 80 nm probe.
+    data = bundle.config["training"]["data"]
+    assert data["phantom_probe_nm"] == [0.0, 64.0] and data["phantom_gamma"] == [1.0, 3.0]
+    assert "aggregate" in data["phantom_kinds"]
 
 
 def test_a_running_job_stops_when_cancelled(celery_worker_process, staff):

@@ -99,7 +99,6 @@ def train(job: Job, reporter) -> None:
             highres, degradation, work_dir, steps=p.get("steps"), minutes=p.get("minutes"),
             blocks=int(p.get("blocks", 8)), filters=int(p.get("filters", 32)),
             progress=progress, cancel=reporter.cancelled, probe=probe,
-            loss="mse",  # as the shipped models: L1 over-sharpened real maps (docs/benchmarks.md)
             source_summary={"datasets": p["datasets"], "phantoms": p.get("phantoms", 0),
                             **recipe(p["probe_fwhm_nm"])},
         )
