@@ -127,7 +127,7 @@ def run_bench(args):
 
         return run_speed(args, [models[c] for c in cases])
     held = held_out_set(args.quick)
-    table = {"software_version": __version__, "machine": f"{platform.processor() or platform.machine()}, "
+    table = {"software_version": __version__, "noise_seed": args.noise_seed, "machine": f"{platform.processor() or platform.machine()}, "
              f"{torch.get_num_threads()} threads, torch {torch.__version__}", "results": []}
     t0 = time.time()
     for case in cases:
@@ -139,7 +139,7 @@ def run_bench(args):
         for set_name, maps in sets:
             if not maps:
                 continue
-            rows = run_case(case, bundle, maps)
+            rows = run_case(case, bundle, maps, seed=args.noise_seed)
             table["results"].append({"case": case, "set": set_name, "model": models.get(case),
                                      "summary": summarise(rows), "maps": rows})
             print(markdown({"results": table["results"][-1:]}), flush=True)

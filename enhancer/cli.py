@@ -272,6 +272,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--quick", action="store_true", help="a small held-out set, for a smoke run")
     s.add_argument("--speed", action="store_true", help="measure inference speed and memory instead")
     s.add_argument("--record", action="store_true", help="write each case's results into its model.json")
+    s.add_argument("--noise-seed", type=int, default=0,
+                   help="seed of the noise draws (0, the default, is the recorded benchmark's); "
+                        "others show how much a margin moves with the draw")
     s.set_defaults(run=cmd_bench)
 
     from . import roi, trust  # trust maps and fine-scan suggestions wire their own subcommands

@@ -169,6 +169,17 @@ def test_bench_writes_the_protocol_table_and_records_it(tmp_path, model_a):
     assert recorded["case"] == "A" and recorded["results"][0]["summary"] == summary
 
 
+def test_bench_draws_other_noise_on_request(tmp_path, model_a):
+    tables = []
+    for seed in (0, 5):
+        r = cli("bench", "--cases", "A", "--models", model_a, "--quick", "--noise-seed", seed, "--out", tmp_path / str(seed))
+        assert r.returncode == 0, r.stderr
+        tables.append(json.loads((tmp_path / str(seed) / "table.json").read_text()))
+    assert [t["noise_seed"] for t in tables] == [0, 5]
+    first, other = (t["results"][0]["maps"]["input"][0]["psnr"] for t in tables)
+    assert first != other and abs(first - other) < 1.0  # another draw of the same noise
+
+
 def test_train_on_paired_scans(tmp_path):
     big = phantom("cell", 224, 2, seed=4)
     np.save(tmp_path / "fine.npy", big[:, 16:208, 8:208])
