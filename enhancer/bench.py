@@ -127,8 +127,8 @@ def run_bench(args):
 
         return run_speed(args, [models[c] for c in cases])
     held = held_out_set(args.quick)
-    table = {"software_version": __version__, "noise_seed": args.noise_seed, "machine": f"{platform.processor() or platform.machine()}, "
-             f"{torch.get_num_threads()} threads, torch {torch.__version__}", "results": []}
+    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    table = {"software_version": __version__, "noise_seed": args.noise_seed, "machine": machine, "results": []}
     t0 = time.time()
     for case in cases:
         bundle = load_bundle(models[case]) if models.get(case) else None
