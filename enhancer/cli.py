@@ -14,16 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from . import Cancelled, UserError
+from .formats import read
 
 EXIT_USER = 2
-
-
-def read(path, pixel_nm=None):
-    from .formats import read_map_safely
-
-    if not Path(path).exists():
-        raise UserError(f"{path}: no such file or folder")
-    return read_map_safely(path, pixel_nm=pixel_nm)
 
 
 def save_maps(path, xrfmap, original=None, provenance=None):
@@ -188,6 +181,58 @@ def cmd_bench(args):
     run_bench(args)
 
 
+def cmd_consistency(args):
+    from .bundle import load_bundle
+    from .enhance import check_pixel_size
+    from .formats import read_enhanced
+    from .formats.write import atomic_file
+    from .trust import consistency
+
+    if not str(args.out).lower().endswith(".npy"):
+        raise UserError(f"{args.out}: the chi^2 map is written as .npy")
+    gain = _gain(args.gain)
+    bundle = load_bundle(args.model)
+    measured = read(args.input, args.pixel_nm)
+    enhanced = read_enhanced(args.enhanced, measured)
+    scan_step_nm = check_pixel_size(measured, bundle, args.pixel_nm)
+    if enhanced.shape[0] != measured.shape[0]:
+        raise UserError(f"{args.enhanced} has {enhanced.shape[0]} maps but {args.input} has "
+                        f"{measured.shape[0]}")
+    chi2, summary = consistency(measured.data, enhanced.data, bundle.degradation,
+                                elements=measured.elements, fine_pixel_nm=scan_step_nm / bundle.scale,
+                                gain=gain)
+    with atomic_file(args.out) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, chi2, allow_pickle=False)
+    print(json.dumps(summary))
+
+
+def _gain(text: str):
+    if text in ("auto", "model", "data"):
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise UserError(f"--gain takes auto, model, data or a number; got {text!r}") from None
+
+
+def cmd_roi(args):
+    from .roi import find_rois, write_scan_list
+
+    for name in ("pixel_nm", "step_nm"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            raise UserError(f"--{name.replace('_', '-')} must be positive")
+    if args.min_area_px < 1 or (args.clusters is not None and args.clusters < 1) or \
+            (args.top is not None and args.top < 1):
+        raise UserError("--min-area-px, --clusters and --top must be 1 or more")
+    m = read(args.input, args.pixel_nm)
+    rois = find_rois(m, elements=args.elements, pixel_nm=args.pixel_nm, clusters=args.clusters,
+                     min_area_px=args.min_area_px, step_nm=args.step_nm, top=args.top)
+    csv_path, json_path = write_scan_list(rois, args.output, list(m.elements), source=str(args.input),
+                                          elements_segmented=args.elements or list(m.elements))
+    print(json.dumps({"rois": len(rois), "clusters": len({r["cluster"] for r in rois}),
+                      "csv": str(csv_path), "json": str(json_path)}))
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors in one line, like every other error here (scripts read stderr's last line)."""
 
@@ -277,10 +322,40 @@ def parser() -> argparse.ArgumentParser:
                         "others show how much a margin moves with the draw")
     s.set_defaults(run=cmd_bench)
 
-    from . import roi, trust  # trust maps and fine-scan suggestions wire their own subcommands
+    from .roi import CONVENTION, CSV_COLUMNS
+    from .trust import THRESHOLD
 
-    trust.add_parser(sub)
-    roi.add_parser(sub)
+    s = sub.add_parser(
+        "consistency", help="chi^2 of an enhanced map against its measured input",
+        description="Re-measure ENHANCED with the model's probe and step (no noise) and compare it "
+                    "with IN in units of the expected Poisson noise. Writes the chi^2 map (E x H x "
+                    "W on the input's grid, averaged over a probe-sized window, ~1 where the "
+                    f"enhanced map fits the data, above {THRESHOLD:g} where the data do not support "
+                    "it) and prints a JSON summary.")
+    s.add_argument("input", metavar="IN", help="the measured map that was enhanced")
+    s.add_argument("enhanced", metavar="ENHANCED", help="the enhanced map (a result file or maps)")
+    s.add_argument("--model", required=True, help="the model that enhanced it (folder or shipped name)")
+    s.add_argument("--pixel-nm", type=float, help="the input's pixel (scan step) in nm")
+    s.add_argument("--out", required=True, metavar="CHI2.npy", help="where to write the chi^2 map")
+    s.add_argument("--gain", default="auto",
+                   help="counts per map unit: auto (default), model, data, or a number")
+    s.set_defaults(run=cmd_consistency)
+
+    s = sub.add_parser(
+        "roi", help="suggest regions for targeted fine scans (CSV + JSON scan list)",
+        description="Segment the map on a sum of elements, cluster the regions by content and "
+                    "rank them (rare kinds and strong signals first). Writes OUT.csv with columns "
+                    f"{', '.join(CSV_COLUMNS)}, <element>_mean, and OUT.json beside it. "
+                    f"Coordinates: {CONVENTION}.")
+    s.add_argument("input", metavar="IN", help="a map file (usually the enhanced one)")
+    s.add_argument("output", metavar="OUT.csv", help="the scan list to write (a .json goes beside it)")
+    s.add_argument("--pixel-nm", type=float, help="the map's pixel in nm (read from the file when it says)")
+    s.add_argument("--elements", nargs="+", help="elements to segment on (default: all)")
+    s.add_argument("--clusters", type=int, help="number of kinds of region (default: by silhouette)")
+    s.add_argument("--min-area-px", type=int, default=20, help="smallest region kept, in pixels")
+    s.add_argument("--step-nm", type=float, help="suggested fine-scan step (default: the map's pixel)")
+    s.add_argument("--top", type=int, help="keep only the N best regions")
+    s.set_defaults(run=cmd_roi)
     return p
 
 

@@ -14,26 +14,18 @@ import math
 
 import numpy as np
 import torch
-from scipy import ndimage
 
 from . import Cancelled, UserError, __version__
 from .bundle import Bundle
 from .formats.trustmaps import KINDS as TRUST_KINDS
+from .map_scale import map_scale
 from .network import fold_batchnorm, upsample
 from .xrfmap import XRFMap
 
-PERCENTILE = 99.9
 # torch.compile pays from about this much work (~50 s eager on 2 cores): compiling costs ~3 s
 # with inductor's on-disk cache warm and ~30 s cold, and saves about a fifth of the eager time.
 COMPILE_MIN_GFLOP = 10_000.0
 log = logging.getLogger(__name__)
-
-
-def map_scale(m: np.ndarray) -> float:
-    """A robust brightness of one map: a high percentile after light smoothing (so noise does
-    not set it). Used identically in training and enhancement."""
-    s = float(np.percentile(ndimage.gaussian_filter(np.asarray(m, np.float32), 1.0), PERCENTILE))
-    return s if s > 0 and math.isfinite(s) else float(max(np.abs(m).max(), 1e-12))
 
 
 def autocast(device: torch.device):

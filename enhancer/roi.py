@@ -37,7 +37,8 @@ from skimage.filters import threshold_otsu
 from skimage.measure import label, regionprops
 
 from . import UserError
-from .xrfmap import XRFMap
+from .map_scale import map_scale
+from .xrfmap import XRFMap, axis_um
 
 # Kaufman & Rousseeuw: a mean silhouette over 0.5 is "reasonable structure", below it a split
 # "could be artificial" (a single Gaussian cloud splits at ~0.4): then one cluster.
@@ -50,8 +51,6 @@ def element_sum(maps: np.ndarray, elements: list[str], use=None) -> np.ndarray:
     missing = [el for el in names if el not in elements]
     if missing:
         raise UserError(f"element(s) {', '.join(missing)} not in the map; it has {', '.join(elements)}")
-    from .enhance import map_scale  # here, not at import: it brings torch, which `info` never needs
-
     total = np.zeros(maps.shape[-2:], np.float64)
     for el in names:
         m = np.asarray(maps[elements.index(el)], np.float64)
@@ -142,26 +141,6 @@ def cluster(features: np.ndarray, clusters: int | None = None, seed: int = 0) ->
     return np.argsort(by_size)[best]
 
 
-def axis_um(axis, n: int, pixel_nm: float, along: int) -> np.ndarray:
-    """Positions (um) of the n pixel centres: the file's motor axis if it fits, else from 0."""
-    if axis is not None:
-        a = np.asarray(axis, np.float64)
-        a = a.mean(axis=1 - along) if a.ndim == 2 else a  # (H, W) grids: one line per axis
-        if a.shape == (n,) and np.isfinite(a).all():
-            return a
-    if not pixel_nm or pixel_nm <= 0:
-        raise UserError("the map has neither motor positions nor a pixel size: give --pixel-nm")
-    return np.arange(n) * pixel_nm / 1000.0
-
-
-def fine_axis_um(axis_coarse, scale: int) -> np.ndarray:
-    """Motor positions of an enhanced grid's pixel centres, from a regular scan's axis (a
-    straight line fitted to it, so jitter in the recorded positions does not bend the grid)."""
-    a = np.asarray(axis_coarse, np.float64)
-    slope, offset = np.polyfit(np.arange(len(a)), a, 1) if len(a) > 1 else (0.0, float(a[0]))
-    return offset + slope * ((np.arange(len(a) * scale) + 0.5) / scale - 0.5)
-
-
 def _pixel_nm(xrfmap: XRFMap, pixel_nm) -> tuple[float | None, float | None]:
     if pixel_nm:
         return float(pixel_nm), float(pixel_nm)
@@ -194,8 +173,6 @@ def find_rois(xrfmap: XRFMap, *, elements=None, pixel_nm=None, clusters=None, mi
     regions = regionprops(labels)
     if not regions:
         return []
-    from .enhance import map_scale
-
     scales = [map_scale(m) for m in data]
     content = np.array([[float(m[r.coords[:, 0], r.coords[:, 1]].mean()) for m in data] for r in regions])
     brightness = np.array([signal[r.coords[:, 0], r.coords[:, 1]].mean() for r in regions])
@@ -261,39 +238,3 @@ def write_scan_list(rois: list[dict], csv_path, elements: list[str], **meta):
     with atomic_file(json_path) as tmp:
         tmp.write_text(scan_list_json(rois, **meta))
     return csv_path, json_path
-
-
-def add_parser(subparsers) -> None:
-    s = subparsers.add_parser(
-        "roi", help="suggest regions for targeted fine scans (CSV + JSON scan list)",
-        description="Segment the map on a sum of elements, cluster the regions by content and "
-                    "rank them (rare kinds and strong signals first). Writes OUT.csv with columns "
-                    f"{', '.join(CSV_COLUMNS)}, <element>_mean, and OUT.json beside it. "
-                    f"Coordinates: {CONVENTION}.")
-    s.add_argument("input", metavar="IN", help="a map file (usually the enhanced one)")
-    s.add_argument("output", metavar="OUT.csv", help="the scan list to write (a .json goes beside it)")
-    s.add_argument("--pixel-nm", type=float, help="the map's pixel in nm (read from the file when it says)")
-    s.add_argument("--elements", nargs="+", help="elements to segment on (default: all)")
-    s.add_argument("--clusters", type=int, help="number of kinds of region (default: by silhouette)")
-    s.add_argument("--min-area-px", type=int, default=20, help="smallest region kept, in pixels")
-    s.add_argument("--step-nm", type=float, help="suggested fine-scan step (default: the map's pixel)")
-    s.add_argument("--top", type=int, help="keep only the N best regions")
-    s.set_defaults(run=run)
-
-
-def run(args) -> None:
-    from .cli import read
-
-    for name in ("pixel_nm", "step_nm"):
-        if getattr(args, name) is not None and getattr(args, name) <= 0:
-            raise UserError(f"--{name.replace('_', '-')} must be positive")
-    if args.min_area_px < 1 or (args.clusters is not None and args.clusters < 1) or \
-            (args.top is not None and args.top < 1):
-        raise UserError("--min-area-px, --clusters and --top must be 1 or more")
-    m = read(args.input, args.pixel_nm)
-    rois = find_rois(m, elements=args.elements, pixel_nm=args.pixel_nm, clusters=args.clusters,
-                     min_area_px=args.min_area_px, step_nm=args.step_nm, top=args.top)
-    csv_path, json_path = write_scan_list(rois, args.output, list(m.elements), source=str(args.input),
-                                          elements_segmented=args.elements or list(m.elements))
-    print(json.dumps({"rois": len(rois), "clusters": len({r["cluster"] for r in rois}),
-                      "csv": str(csv_path), "json": str(json_path)}))

@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from . import Cancelled, UserError
 from .bundle import Bundle, load_bundle, save_bundle
 from .degrade import Degradation, blur, sample
-from .enhance import autocast, map_scale, pick_device
+from .enhance import autocast, pick_device
+from .map_scale import map_scale
 from .metrics import psnr, ssim
 from .network import ResidualEnhancer, upsample
 from .pairs import align

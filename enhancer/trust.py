@@ -33,7 +33,6 @@ invented feature spanning the probe keeps its full height.
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 from scipy import ndimage
@@ -41,7 +40,7 @@ from scipy import ndimage
 from . import UserError
 from .degrade import Degradation, blur, sample
 from .metrics import single_image_frc_nm
-from .xrfmap import XRFMap
+from .xrfmap import XRFMap, with_fine_axes
 
 THRESHOLD = 3.0  # smoothed chi^2 above this: the data do not support the map there
 SUSPECT_FRACTION = 0.01  # over 1% of the map above THRESHOLD: look at those regions
@@ -237,18 +236,6 @@ RESOLUTION_CAVEAT = (
     "at best the fine grid's Nyquist limit, and blind to invented detail: read it with the chi^2 map")
 
 
-def _fine_axes(input_map: XRFMap, enhanced: XRFMap, scale: int) -> XRFMap:
-    """The enhanced map with motor axes on its own grid, derived from the scan's when it has none."""
-    from .roi import fine_axis_um
-
-    if enhanced.x_axis_um is not None or input_map.x_axis_um is None or input_map.y_axis_um is None:
-        return enhanced
-    x, y = (np.asarray(a, np.float64) for a in (input_map.x_axis_um, input_map.y_axis_um))
-    x = x.mean(0) if x.ndim == 2 else x  # (H, W) grids: one line per axis
-    y = y.mean(1) if y.ndim == 2 else y
-    return dataclasses.replace(enhanced, x_axis_um=fine_axis_um(x, scale), y_axis_um=fine_axis_um(y, scale))
-
-
 def trust_report(input_map: XRFMap, enhanced: XRFMap, bundle, *, gain="auto", rois=True,
                  roi_elements=None, top_rois: int = 50) -> dict:
     """Everything the job page shows beside an enhanced map.
@@ -279,7 +266,7 @@ def trust_report(input_map: XRFMap, enhanced: XRFMap, bundle, *, gain="auto", ro
         "rois": [],
     }
     if rois:
-        report["rois"] = find_rois(_fine_axes(input_map, enhanced, scale), elements=roi_elements,
+        report["rois"] = find_rois(with_fine_axes(input_map, enhanced, scale), elements=roi_elements,
                                    pixel_nm=fine_nm, top=top_rois)
     return report
 
@@ -298,71 +285,3 @@ def attach_trust(enhanced: XRFMap, report: dict) -> XRFMap:
 def chi2_on_fine_grid(chi2: np.ndarray, scale: int) -> np.ndarray:
     """Each input pixel's chi^2 over the S x S fine pixels it covers, to lie over the enhanced map."""
     return np.repeat(np.repeat(chi2, scale, axis=-2), scale, axis=-1)
-
-
-# --- `python -m enhancer consistency` -------------------------------------------------------
-
-def add_parser(subparsers) -> None:
-    s = subparsers.add_parser(
-        "consistency", help="chi^2 of an enhanced map against its measured input",
-        description="Re-measure ENHANCED with the model's probe and step (no noise) and compare it "
-                    "with IN in units of the expected Poisson noise. Writes the chi^2 map (E x H x "
-                    "W on the input's grid, averaged over a probe-sized window, ~1 where the "
-                    f"enhanced map fits the data, above {THRESHOLD:g} where the data do not support "
-                    "it) and prints a JSON summary.")
-    s.add_argument("input", metavar="IN", help="the measured map that was enhanced")
-    s.add_argument("enhanced", metavar="ENHANCED", help="the enhanced map (a result file or maps)")
-    s.add_argument("--model", required=True, help="the model that enhanced it (folder or shipped name)")
-    s.add_argument("--pixel-nm", type=float, help="the input's pixel (scan step) in nm")
-    s.add_argument("--out", required=True, metavar="CHI2.npy", help="where to write the chi^2 map")
-    s.add_argument("--gain", default="auto",
-                   help="counts per map unit: auto (default), model, data, or a number")
-    s.set_defaults(run=run)
-
-
-def _gain_arg(text: str):
-    if text in ("auto", "model", "data"):
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise UserError(f"--gain takes auto, model, data or a number; got {text!r}") from None
-
-
-def read_enhanced(path, measured: XRFMap) -> XRFMap:
-    """The enhanced maps in a result file: an HDF5 result holds the original maps too, and the
-    enhanced ones as a method named <method>_enhanced beside them."""
-    from .cli import read
-    from .formats import read_map_safely
-
-    m = read(path)
-    methods = [str(x) for x in m.source.get("methods", [])]
-    enhanced = [x for x in methods if x.lower().endswith("_enhanced")]
-    if not enhanced or str(m.source.get("method", "")).lower().endswith("_enhanced"):
-        return m
-    want = f"{measured.source.get('method', '')}_enhanced".lower()
-    return read_map_safely(path, method=next((x for x in enhanced if x.lower() == want), enhanced[0]))
-
-
-def run(args) -> None:
-    from .bundle import load_bundle
-    from .cli import read
-    from .enhance import check_pixel_size
-    from .formats.write import atomic_file
-
-    if not str(args.out).lower().endswith(".npy"):
-        raise UserError(f"{args.out}: the chi^2 map is written as .npy")
-    gain = _gain_arg(args.gain)
-    bundle = load_bundle(args.model)
-    measured = read(args.input, args.pixel_nm)
-    enhanced = read_enhanced(args.enhanced, measured)
-    step_nm = check_pixel_size(measured, bundle, args.pixel_nm)
-    if enhanced.shape[0] != measured.shape[0]:
-        raise UserError(f"{args.enhanced} has {enhanced.shape[0]} maps but {args.input} has "
-                        f"{measured.shape[0]}")
-    chi2, summary = consistency(measured.data, enhanced.data, bundle.degradation,
-                                elements=measured.elements, fine_pixel_nm=step_nm / bundle.scale,
-                                gain=gain)
-    with atomic_file(args.out) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, chi2, allow_pickle=False)
-    print(json.dumps(summary))

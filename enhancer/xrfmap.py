@@ -1,9 +1,11 @@
-"""The one in-memory type for an XRF map, whatever file it came from."""
+"""The one in-memory type for an XRF map, whatever file it came from, and its motor axes."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+
+from . import UserError
 
 
 @dataclass
@@ -58,3 +60,33 @@ class XRFMap:
             provenance=dict(self.provenance),
             **changes,
         )
+
+
+def axis_um(axis, n: int, pixel_nm: float, along: int) -> np.ndarray:
+    """Positions (um) of the n pixel centres: the file's motor axis if it fits, else from 0."""
+    if axis is not None:
+        a = np.asarray(axis, np.float64)
+        a = a.mean(axis=1 - along) if a.ndim == 2 else a  # (H, W) grids: one line per axis
+        if a.shape == (n,) and np.isfinite(a).all():
+            return a
+    if not pixel_nm or pixel_nm <= 0:
+        raise UserError("the map has neither motor positions nor a pixel size: give --pixel-nm")
+    return np.arange(n) * pixel_nm / 1000.0
+
+
+def fine_axis_um(axis_coarse, scale: int) -> np.ndarray:
+    """Motor positions of an enhanced grid's pixel centres, from a regular scan's axis (a
+    straight line fitted to it, so jitter in the recorded positions does not bend the grid)."""
+    a = np.asarray(axis_coarse, np.float64)
+    slope, offset = np.polyfit(np.arange(len(a)), a, 1) if len(a) > 1 else (0.0, float(a[0]))
+    return offset + slope * ((np.arange(len(a) * scale) + 0.5) / scale - 0.5)
+
+
+def with_fine_axes(scan: XRFMap, enhanced: XRFMap, scale: int) -> XRFMap:
+    """The enhanced map with motor axes on its own grid, derived from the scan's when it has none."""
+    if enhanced.x_axis_um is not None or scan.x_axis_um is None or scan.y_axis_um is None:
+        return enhanced
+    x, y = (np.asarray(a, np.float64) for a in (scan.x_axis_um, scan.y_axis_um))
+    x = x.mean(0) if x.ndim == 2 else x  # (H, W) grids: one line per axis
+    y = y.mean(1) if y.ndim == 2 else y
+    return replace(enhanced, x_axis_um=fine_axis_um(x, scale), y_axis_um=fine_axis_um(y, scale))

@@ -251,7 +251,7 @@ def test_the_trust_map_is_shown_when_the_report_exists(finished, alice):
 
 
 def test_an_ensemble_jobs_uncertainty_comes_from_its_result(maps_dataset, alice, tmp_path):
-    from enhancer.trust import read_enhanced
+    from enhancer.formats import read_enhanced
 
     dataset, _ = maps_dataset
     job = finish_job(dataset, perturbed_model(), alice, ensemble=4)

@@ -13,7 +13,8 @@ import pytest
 from enhancer import UserError
 from enhancer.cli import main
 from enhancer.degrade import Degradation
-from enhancer.roi import CSV_COLUMNS, cluster, find_rois, fine_axis_um, segment
+from enhancer.roi import CSV_COLUMNS, cluster, find_rois, segment
+from enhancer.xrfmap import fine_axis_um
 from enhancer.xrfmap import XRFMap
 
 FINE_NM = 50.0

@@ -44,7 +44,7 @@ def child_main(args: dict) -> None:
     """Runs in the child: read, then leave the result (or the error) in args["out_dir"]."""
     out = Path(args["out_dir"])
     try:
-        from enhancer.formats import read_map
+        from enhancer.formats.reading import read_map
 
         xrf = read_map(args["path"], **args["kwargs"])
         arrays = {"data": xrf.data}

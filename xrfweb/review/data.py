@@ -72,7 +72,7 @@ def _load(folder: Path, name: str) -> np.ndarray:
 def _axis_um(axis, n: int, pixel_nm: float | None, along: int) -> np.ndarray | None:
     """Pixel centres in um: the motor positions when the file has them, else from the pixel size,
     else None (the page then offers pixels only)."""
-    from enhancer.roi import axis_um
+    from enhancer.xrfmap import axis_um
 
     try:
         return axis_um(axis, n, pixel_nm, along)
@@ -209,7 +209,7 @@ def _read_result(job: Job, before: MapSet):
     """The enhanced maps as the worker wrote them (our own files: read in-process). An HDF5
     result holds them beside the originals, with the trust maps; else the TIFF set."""
     from enhancer.formats import read_map
-    from enhancer.trust import read_enhanced
+    from enhancer.formats import read_enhanced
     from enhancer.xrfmap import XRFMap
     from xrfweb.jobs.results import FORMATS
 
@@ -222,7 +222,7 @@ def _read_result(job: Job, before: MapSet):
 def _build_job(job: Job, before: MapSet, tmp: Path) -> None:
     from enhancer.baselines import upsample
     from enhancer.metrics import single_image_frc_nm, totals
-    from enhancer.roi import fine_axis_um
+    from enhancer.xrfmap import fine_axis_um
     from enhancer.xrfmap import XRFMap
 
     result = _read_result(job, before)
