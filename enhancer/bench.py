@@ -1,4 +1,4 @@
-"""`python -m enhancer bench`: the benchmark protocol's table (../shared/reference/benchmark-protocol.md).
+"""`python -m enhancer bench`: the benchmark protocol's table (docs/benchmarks.md).
 
 Cases A, B, C on a fixed held-out set of seeded phantoms of every kind (seeds no training
 command uses), on high-contrast versions of some (sparse bright spots over a faint rest) and on
@@ -31,7 +31,7 @@ CASES = {  # case: (pixel nm, probe FWHM nm, scale, peak counts, shipped model)
     "C": (50.0, 200.0, 1, 50.0, "protocol-c"),
 }
 HELD_OUT_SEED = 2_000_000  # training uses seeds below 10**6 * 2; see cli.cmd_train
-REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "hxn-fe-aggregate"
+REAL_DATA = Path(__file__).resolve().parents[1] / "demo" / "hxn-fe-aggregate"  # the real HXN maps
 
 
 def held_out_set(quick=False):
@@ -49,8 +49,6 @@ def high_contrast_set(quick=False):
 
 def real_maps(quick=False):
     """The real HXN maps as a truth on a 50 nm grid (their pixel is about 40-50 nm)."""
-    if not REAL_DATA.is_dir():
-        return []
     from .formats import read_map
 
     m = read_map(REAL_DATA, pixel_nm=50.0).data

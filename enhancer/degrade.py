@@ -1,6 +1,6 @@
 """The forward model g = (f * h) sampled + n: the one place where maps are degraded.
 
-Follows ../shared/reference/benchmark-protocol.md: probe blur on the fine grid (reflect boundary),
+Follows the benchmark protocol (docs/benchmarks.md): probe blur on the fine grid (reflect boundary),
 step sampling by an S x S box average (dwell integration) or block centres, Poisson noise at a
 peak count per element plus optional Gaussian read noise. Values keep their units.
 """

@@ -1,5 +1,5 @@
 """Quality against a truth (PSNR, SSIM, FRC resolution), single-image FRC for real data, totals,
-line profiles. Definitions follow ../shared/reference/benchmark-protocol.md.
+line profiles. Definitions follow the benchmark protocol (docs/benchmarks.md).
 """
 from __future__ import annotations
 

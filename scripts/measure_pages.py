@@ -34,7 +34,7 @@ PASSWORD = "measure-pages-password"
 
 def build_site(elements: int, size: int, model_name: str = "") -> int:
     """The user, map, model and finished job; returns the job id. With model_name (a shipped
-    bundle), the map is the real HXN set (../shared) enhanced by that model instead."""
+    bundle), the map is the real HXN set (demo/) enhanced by that model instead."""
     import numpy as np
     import torch
     from django.core.management import call_command
@@ -61,7 +61,7 @@ def build_site(elements: int, size: int, model_name: str = "") -> int:
     names = [f"E{i}" for i in range(elements)]
     degradation = Degradation(probe_fwhm_nm=80.0, pixel_nm=25.0, scale=2, counts=200.0)
     if model_name:
-        hxn = read_map(REPO.parent / "shared" / "data" / "real" / "hxn-fe-aggregate", pixel_nm=50.0)
+        hxn = read_map(REPO / "demo" / "hxn-fe-aggregate", pixel_nm=50.0)
         names, measured = hxn.elements, hxn.data
     else:
         measured = degradation.apply(phantom("cell", size, elements, seed=7), seed=7)

@@ -15,7 +15,6 @@ from urllib.parse import quote
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 PASSWORD = "correct horse battery staple"
 TEST_REDIS_DB = os.environ.get("XRFWEB_TEST_REDIS_DB", "13")
 

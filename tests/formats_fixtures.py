@@ -26,8 +26,7 @@ import h5py
 import numpy as np
 import tifffile
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-HXN_SET = SHARED / "data" / "real" / "hxn-fe-aggregate"
+HXN_SET = Path(__file__).resolve().parents[1] / "demo" / "hxn-fe-aggregate"  # the real HXN maps
 HXN_ELEMENTS = ["Cr_K", "P_K", "S_K", "Si_K"]
 
 

@@ -156,10 +156,7 @@ def test_bench_writes_the_protocol_table_and_records_it(tmp_path, model_a):
     r = cli("bench", "--cases", "A", "--models", model_a, "--quick", "--record", "--out", tmp_path / "b")
     assert r.returncode == 0, r.stderr
     table = json.loads((tmp_path / "b" / "table.json").read_text())
-    from enhancer.bench import REAL_DATA
-
-    real = ["real HXN"] if REAL_DATA.is_dir() else []  # ../shared/data/real beside the checkout
-    assert [e["set"] for e in table["results"]] == ["held-out phantoms", "high-contrast phantoms"] + real
+    assert [e["set"] for e in table["results"]] == ["held-out phantoms", "high-contrast phantoms", "real HXN"]
     summary = table["results"][0]["summary"]
     assert set(summary) == {"input", "wiener", "rl_oracle", "network", "network_x8"}
     # with the true probe, oracle-tuned RL must beat the raw input: the baseline is real

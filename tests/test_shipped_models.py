@@ -3,7 +3,7 @@ phantom of its case, and protocol-b on the real HXN maps (the protocol's real-da
 benchmark's own degradations. A worse model shipped by mistake fails here, not at a beamline."""
 import pytest
 
-from enhancer.bench import CASES, REAL_DATA, held_out_set, real_maps, run_case
+from enhancer.bench import CASES, held_out_set, real_maps, run_case
 from enhancer.bundle import load_bundle
 
 
@@ -22,7 +22,6 @@ def test_each_shipped_model_beats_oracle_rl_on_a_held_out_phantom(case):
     assert config["benchmark"]["case"] == case
 
 
-@pytest.mark.skipif(not REAL_DATA.is_dir(), reason="../shared/data/real is not beside this checkout")
 def test_protocol_b_beats_oracle_rl_on_the_real_hxn_maps():
     net, rl = network_and_rl("B", *real_maps()[0])
     assert net > rl, (net, rl)
