@@ -33,6 +33,11 @@ class Bundle:
         return self.config.get("name") or (self.path.name if self.path else "unnamed")
 
     @property
+    def conditions(self) -> dict | None:
+        """The ranges of a conditioned model (universal); None for a single-condition one."""
+        return self.config.get("conditions")
+
+    @property
     def scale(self) -> int:
         return int(self.config["scale"])
 
@@ -61,8 +66,13 @@ def _check_config(config: dict) -> dict:
     arch = config.get("architecture")
     try:
         channels, blocks, filters = (int(arch[k]) for k in ("channels", "blocks", "filters"))
-        scale, pixel_nm = int(config["scale"]), float(config["pixel_nm"])
-        Degradation.from_dict(config["degradation"])
+        if not 0 <= int(arch.get("condition_channels", 0)) <= 16 or ("conditions" in config) != bool(arch.get("condition_channels")):
+            raise ValueError("'conditions' (a conditioned model needs both it and condition_channels)")
+        if "conditions" in config:  # one network for a range of conditions: no single scale or probe
+            scale, pixel_nm = 1, 1.0
+        else:
+            scale, pixel_nm = int(config["scale"]), float(config["pixel_nm"])
+            Degradation.from_dict(config["degradation"])
     except (KeyError, TypeError, ValueError) as e:
         raise UserError(f"model.json is missing or has a bad value for {e}") from None
     if not (1 <= channels <= 64 and 0 <= blocks <= MAX_BLOCKS and 1 <= filters <= MAX_FILTERS):
@@ -74,7 +84,8 @@ def _check_config(config: dict) -> dict:
 
 def build(config: dict, weights: dict[str, torch.Tensor]) -> ResidualEnhancer:
     arch = config["architecture"]
-    net = ResidualEnhancer(int(arch["channels"]), int(arch["blocks"]), int(arch["filters"]))
+    net = ResidualEnhancer(int(arch["channels"]), int(arch["blocks"]), int(arch["filters"]),
+                           int(arch.get("condition_channels", 0)))
     try:
         net.load_state_dict(weights, strict=True)
     except RuntimeError as e:

@@ -70,7 +70,7 @@ def _interruption(e: BaseException | None) -> bool:
 class _Runner:
     """Runs the network on normalised coarse arrays (C, h, w) -> fine (C, h*S, w*S), tile by tile."""
 
-    def __init__(self, bundle: Bundle, device, tile: int, batch: int, fast: bool = True):
+    def __init__(self, bundle: Bundle, device, tile: int, batch: int, fast: bool = True, scale: int = 1):
         self.device = pick_device(device) if isinstance(device, str) else device
         self.fast = fast
         if fast:  # BN folded, channels_last, bf16 autocast where the hardware is fast at it
@@ -78,7 +78,8 @@ class _Runner:
         else:
             self.net = bundle.network.eval().to(self.device)
         self.compiled = None
-        self.scale = bundle.scale
+        self.scale = scale
+        self.condition = None  # (K,) for a conditioned network, set per element and pass
         # Coarse-grid margin: the network's reach on the fine grid, plus bicubic support (2).
         self.margin = math.ceil(bundle.network.receptive_radius / self.scale) + 2
         # `tile` is the fine-grid side; cores must stay large against the margins to pay.
@@ -91,15 +92,16 @@ class _Runner:
             self.compiled = torch.compile(self.net, dynamic=False, options={"freezing": True})
 
     def _forward(self, fine, compiled=True):
+        cond = None if self.condition is None else self.condition.expand(len(fine), -1).to(fine.device)
         if compiled and self.compiled is not None:
             try:
-                return self.compiled(fine)
+                return self.compiled(fine, cond)
             except Exception as e:  # no C++ compiler, an unsupported op...: eager is still right
                 if _interruption(e):
                     raise
                 log.warning("torch.compile failed, running eager: %s", str(e)[:300])
                 self.compiled = None
-        return self.net(fine)
+        return self.net(fine, cond)
 
     @torch.inference_mode()
     def __call__(self, x: np.ndarray, progress=None, cancel=None) -> np.ndarray:
@@ -135,7 +137,7 @@ class _Runner:
                     pred = self._forward(fine.contiguous(memory_format=torch.channels_last),
                                          compiled=len(group) == self.batch)  # one shape compiled
             else:
-                pred = self.net(fine)
+                pred = self._forward(fine, compiled=False)
             pred = pred.float().cpu().numpy()
             for (y, x0), p in zip(group, pred):
                 # Keep the core; a tile at the map's edge also keeps its outer margin.
@@ -166,8 +168,12 @@ def _untransform(a, k, flip):
 
 def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 1, progress=None,
             cancel=None, tile: int = 384, batch: int = 4, return_variance: bool = False,
-            fast: bool = True, compile: bool | None = None):
+            fast: bool = True, compile: bool | None = None, conditions=None):
     """Enhance (E, H, W) coarse maps -> (E, H*S, W*S) on the model's fine grid.
+
+    conditions: for a conditioned model (universal), (probe FWHM (x, y) in output pixels, scale,
+    peak counts: one number or one per element); the fit rule (enhancer/fit.py) derives them from
+    a map's physics. A single-condition model takes None and its own scale.
 
     ensemble = 1..8 averages over flips/rotations; with return_variance the variance over them
     comes too (None for ensemble 1). fast=False runs the plain fp32 network (for comparisons).
@@ -186,9 +192,19 @@ def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 
         raise UserError(f"model {bundle.name} is trained for the elements {', '.join(bundle.elements)}; "
                         f"this map has {maps.shape[0]}")
     e, h, w = maps.shape
-    s = bundle.scale
+    conditioned = bundle.network.condition_channels > 0
+    if conditioned != (conditions is not None):
+        raise UserError(f"model {bundle.name} " + ("needs the map's probe, step and dose" if conditioned
+                                                    else "is made for one condition and takes none"))
+    if conditioned:
+        from .universal import condition
+
+        probe_px, s, counts = conditions
+        counts = np.broadcast_to(np.asarray(counts, float), (e,))
+    else:
+        s = bundle.scale
     scales = np.array([map_scale(m) for m in maps], np.float32)
-    runner = _Runner(bundle, device, tile, batch, fast)
+    runner = _Runner(bundle, device, tile, batch, fast, scale=s)
     work = bundle.network.flops_per_pixel() * e * ensemble * h * w * s * s / 1e9
     if compile or (compile is None and work >= COMPILE_MIN_GFLOP):
         runner.compile()
@@ -204,6 +220,9 @@ def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 
         acc = acc2 = None
         for k, flip in passes:
             step = (lambda f, d=done: progress((d + f) / total)) if progress else None
+            if conditioned:  # a quarter turn swaps the probe's x and y
+                fx, fy = probe_px if k % 2 == 0 else probe_px[::-1]
+                runner.condition = condition((fx, fy), s, float(counts[idx.start]))[None]
             p = _untransform(runner(_transform(g, k, flip), step, cancel), k, flip)
             if acc is None:
                 acc, acc2 = p, (p * p if var is not None else None)

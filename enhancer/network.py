@@ -3,6 +3,11 @@
 input conv + N residual blocks (conv-BN-ReLU-conv-BN + skip) + mid conv + output conv, with a
 global skip: output = input + network(input). For a scan step S > 1 the input is interpolated to
 the fine grid first (upsample), so the network only ever learns the residual detail.
+
+With condition_channels > 0 (the `universal` model, as SRMD does) the degradation is an input too:
+a vector per image (probe FWHM x and y in output pixels, scale, noise level; enhancer/universal.py)
+stretched to constant planes and stacked with the map, so one network serves every probe, step
+and dose instead of one network per condition.
 """
 from __future__ import annotations
 
@@ -27,18 +32,29 @@ class ResidualBlock(nn.Module):
 class ResidualEnhancer(nn.Module):
     """channels = 1 for an element-agnostic model, E for an element-joint one."""
 
-    def __init__(self, channels: int = 1, blocks: int = 16, filters: int = 64):
+    def __init__(self, channels: int = 1, blocks: int = 16, filters: int = 64, condition_channels: int = 0):
         super().__init__()
         self.args = dict(channels=channels, blocks=blocks, filters=filters)
-        self.input_conv = nn.Conv2d(channels, filters, 3, padding=1)
+        if condition_channels:  # only when used, so the shipped single-condition configs stay as they are
+            self.args["condition_channels"] = condition_channels
+        self.input_conv = nn.Conv2d(channels + condition_channels, filters, 3, padding=1)
         self.blocks = nn.Sequential(*[ResidualBlock(filters) for _ in range(blocks)])
         self.mid_conv = nn.Conv2d(filters, filters, 3, padding=1)
         self.output_conv = nn.Conv2d(filters, channels, 3, padding=1)
         nn.init.zeros_(self.output_conv.weight)  # start as the identity: output = input
         nn.init.zeros_(self.output_conv.bias)
 
-    def forward(self, x):
-        initial = F.relu(self.input_conv(x))
+    @property
+    def condition_channels(self) -> int:
+        return self.args.get("condition_channels", 0)
+
+    def forward(self, x, condition=None):
+        """x: (B, C, H, W) on the fine grid; condition: (B, K) when the network is conditioned."""
+        inputs = x
+        if self.condition_channels:
+            planes = condition[:, :, None, None].to(x.dtype).expand(-1, -1, *x.shape[-2:])
+            inputs = torch.cat([x, planes], 1)
+        initial = F.relu(self.input_conv(inputs))
         residual = self.mid_conv(self.blocks(initial))
         return x + self.output_conv(initial + residual)
 
