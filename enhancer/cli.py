@@ -316,6 +316,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--cases", default="ABC", help="protocol cases to run, e.g. AB")
     s.add_argument("--quick", action="store_true", help="a small held-out set, for a smoke run")
     s.add_argument("--speed", action="store_true", help="measure inference speed and memory instead")
+    s.add_argument("--universal", action="store_true",
+                   help="the universal model over the grid of probes, steps and doses (with --speed: its speed)")
     s.add_argument("--record", action="store_true", help="write each case's results into its model.json")
     s.add_argument("--noise-seed", type=int, default=0,
                    help="seed of the noise draws (0, the default, is the recorded benchmark's); "

@@ -92,16 +92,16 @@ class _Runner:
             self.compiled = torch.compile(self.net, dynamic=False, options={"freezing": True})
 
     def _forward(self, fine, compiled=True):
-        cond = None if self.condition is None else self.condition.expand(len(fine), -1).to(fine.device)
+        args = (fine,) if self.condition is None else (fine, self.condition.expand(len(fine), -1).to(fine.device))
         if compiled and self.compiled is not None:
             try:
-                return self.compiled(fine, cond)
+                return self.compiled(*args)
             except Exception as e:  # no C++ compiler, an unsupported op...: eager is still right
                 if _interruption(e):
                     raise
                 log.warning("torch.compile failed, running eager: %s", str(e)[:300])
                 self.compiled = None
-        return self.net(fine, cond)
+        return self.net(*args)
 
     @torch.inference_mode()
     def __call__(self, x: np.ndarray, progress=None, cancel=None) -> np.ndarray:

@@ -14,7 +14,9 @@ import time
 import torch
 import torch.nn.functional as F
 
+from . import universal
 from .bundle import load_bundle
+from .degrade import Degradation
 from .enhance import _Runner, autocast, enhance
 from .metrics import psnr
 from .network import ResidualEnhancer
@@ -41,11 +43,14 @@ def inference(bundle, tile=384, batch=4):
     eager fast path (BN folded, channels_last, bf16 autocast) and that path compiled."""
     flop = bundle.network.flops_per_pixel() * batch * tile * tile / 1e9
     net = bundle.network.eval()
-    runner = _Runner(bundle, "cpu", tile, batch)
+    runner = _Runner(bundle, "cpu", tile, batch, scale=_scale(bundle))
+    if bundle.conditions:  # the universal model: a mid-range condition (the cost is the same for any)
+        runner.condition = universal.condition((4.0, 4.0), 4, 500.0)[None]
     rates = {}
     with torch.inference_mode():
         x = torch.rand(batch, bundle.network.args["channels"], tile, tile)
-        rates["naive_fp32_gflops"] = flop * _rate(lambda: net(x))
+        cond = None if runner.condition is None else runner.condition.expand(batch, -1)
+        rates["naive_fp32_gflops"] = flop * _rate(lambda: net(x, cond))
         fine = x.contiguous(memory_format=torch.channels_last)
         with autocast(runner.device):
             rates["eager_fast_gflops"] = flop * _rate(lambda: runner._forward(fine, compiled=False))
@@ -61,10 +66,18 @@ def inference(bundle, tile=384, batch=4):
 def quality_change(bundle, compile):
     """PSNR (dB) of the fast path minus the plain fp32 path, on a held-out phantom."""
     truth = phantom("cell", 256, 2, seed=3_000_000)
-    g = bundle.degradation.apply(truth, seed=1)
+    if bundle.conditions:
+        d, kw = Degradation(4.0, 1.0, 4, 500.0), {"conditions": ((4.0, 4.0), 4, 500.0)}
+    else:
+        d, kw = bundle.degradation, {}
+    g = d.apply(truth, seed=1)
     # batch=1: every tile is a full batch, so with compile every tile takes the compiled network
-    fast = enhance(g, bundle, compile=compile, batch=1)
-    return psnr(fast, truth) - psnr(enhance(g, bundle, fast=False), truth)
+    fast = enhance(g, bundle, compile=compile, batch=1, **kw)
+    return psnr(fast, truth) - psnr(enhance(g, bundle, fast=False, **kw), truth)
+
+
+def _scale(bundle) -> int:
+    return 4 if bundle.conditions else bundle.scale
 
 
 def training(steps=6, batch=16, patch=64):
@@ -97,7 +110,7 @@ from enhancer.enhance import enhance
 e, n = int(sys.argv[2]), int(sys.argv[3])
 b = load_bundle(sys.argv[1])
 maps = np.random.default_rng(0).random((e, n, n), dtype=np.float32)
-enhance(maps, b)
+enhance(maps, b, conditions=((4.0, 4.0), 4, 500.0) if b.conditions else None)
 print(int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024)
 """
 

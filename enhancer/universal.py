@@ -204,7 +204,7 @@ def train(out_dir, *, steps, init=None, blocks=8, filters=32, batch=16, lr=5e-4,
         if state["step"] % eval_every == 0 or state["step"] >= steps:
             net.eval()
             score = evaluate(Bundle(net, config), cases)
-            state["history"].append({"step": state["step"], "loss": float(loss), "val_psnr": score,
+            state["history"].append({"step": state["step"], "loss": loss.item(), "val_psnr": score,
                                      "minutes": state["seconds"] / 60})
             if score > state["best"]:
                 state["best"] = score
@@ -216,7 +216,7 @@ def train(out_dir, *, steps, init=None, blocks=8, filters=32, batch=16, lr=5e-4,
             torch.save({"network": net.state_dict(), "optimizer": opt.state_dict(),
                         "state": json.dumps(state)}, tmp)
             tmp.replace(ckpt)
-            progress(json.dumps(state["history"][-1]))
+            progress(json.dumps(state["history"][-1]), flush=True)
     return load_bundle(out_dir)
 
 
