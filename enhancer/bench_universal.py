@@ -61,22 +61,23 @@ def run_condition(bundle, maps, probe_px, scale, counts, stated=1.0, seed=0, bas
 
 
 def protocol_cases(bundle, seed=0):
-    """Cases A, B, C: the universal model told each case's physics vs the case's own model."""
-    from .bench import held_out_set, run_case
+    """Cases A, B, C: the universal model told each case's physics vs the case's own model, on
+    the same draws of the benchmark's held-out set."""
+    from .bench import held_out_set
 
     maps = held_out_set()
     out = {}
     for case, (pixel, fwhm, scale, counts, name) in CASES.items():
-        own = run_case(case, load_bundle(name), maps, seed=seed)["network"]
-        d = Degradation(fwhm, pixel, scale, counts)
-        uni = []
+        own, d = load_bundle(name), Degradation(fwhm, pixel, scale, counts)
+        rows = {"model": [], "universal": []}
         for i, (_, truth) in enumerate(maps):
             h, w = (np.array(truth.shape[-2:]) // scale) * scale
             truth = truth[:, :h, :w]
-            g = d.apply(truth, seed=seed + i)  # the same draw run_case makes
-            uni.append(psnr(enhance(g, bundle, conditions=((fwhm / pixel,) * 2, scale, counts)), truth))
-        out[case] = {"model": name, "model_psnr": float(np.mean([r["psnr"] for r in own])),
-                     "universal_psnr": float(np.mean(uni))}
+            g = d.apply(truth, seed=seed + i)  # the draw bench.run_case makes
+            rows["model"].append(psnr(enhance(g, own), truth))
+            rows["universal"].append(psnr(enhance(g, bundle, conditions=((fwhm / pixel,) * 2, scale, counts)), truth))
+        out[case] = {"model": name, "model_psnr": float(np.mean(rows["model"])),
+                     "universal_psnr": float(np.mean(rows["universal"]))}
     return out
 
 

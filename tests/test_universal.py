@@ -96,3 +96,16 @@ def test_the_universal_model_starts_from_a_single_condition_model():
     cond = universal.condition((4.0, 4.0), 4, 1000.0)[None]
     with torch.no_grad():  # the condition's weights start at zero: the same output as its source
         np.testing.assert_allclose(net.eval()(g, cond).numpy(), source.eval()(g).numpy(), atol=1e-5)
+
+
+def test_the_universal_bench_covers_the_issue_grid_and_scores_against_oracle_rl():
+    from enhancer import bench_universal as bu
+
+    grid = bu.grid()
+    assert len(grid) == 4 * 3 * 3 + 2 and ((2.0, 4.0), 2, 500.0) in grid and ((8.0, 8.0), 4, 50.0) in grid
+    maps = [("cell", phantom("cell", 48, 2, seed=9))]
+    r = bu.run_condition(small_universal(), maps, (3.0, 3.0), 2, 500.0)
+    assert r["rl_oracle"] > r["input"]  # RL with the true probe, tuned on the truth
+    assert r["totals_error"] < 0.01
+    told_wrong = bu.run_condition(small_universal(), maps, (3.0, 3.0), 2, 500.0, stated=1.25, baseline=False)
+    assert told_wrong["network"] != r["network"]
