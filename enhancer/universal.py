@@ -8,7 +8,7 @@ every kind. Why not USRNet's unfolded data term or DPIR's plug-and-play prior: b
 network passes per map (8 and 24-40 iterations); on CPU workers one pass is what a map can
 afford, and the data term they add is checked after the fact by the chi^2 consistency map.
 
-    python -m enhancer.universal --out enhancer/models/universal --steps 20000 --init protocol-b
+    python -m enhancer.universal --out OUT --steps 3000 --init protocol-b --eval-every 200
 resumes from `OUT/checkpoint.pt` when it exists (same command, same arguments).
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ PROBE_PX = (1.5, 8.0)  # probe FWHM in output pixels, each axis independently
 SCALES = (1, 2, 3, 4)
 COUNTS = (20.0, 10_000.0)  # peak counts per element
 CONDITION_CHANNELS = 4
-PATCH = 96  # fine pixels; divisible by every scale
+PATCH = 72  # fine pixels; divisible by every scale
 KINDS = ["mixed", "mixed", "aggregate", "aggregate", "star", "particles", "bars", "cell", "texture"]
 VALIDATION_SEED = 1_500_000  # below bench.HELD_OUT_SEED, above every training seed
 
@@ -75,7 +75,8 @@ def _normaliser(g: torch.Tensor) -> float:
 class Sampler:
     """(coarse patch upsampled to the fine grid, condition, truth patch), a new degradation each."""
 
-    def __init__(self, maps: list[np.ndarray], seed: int):
+    def __init__(self, maps: list[np.ndarray], seed: int, patch: int = PATCH):
+        self.patch = patch
         self.maps = [torch.from_numpy(np.ascontiguousarray(m, np.float32))[None, None] for m in maps]
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
@@ -100,7 +101,7 @@ class Sampler:
         gain = counts / max(float(clean.max()), 1e-12)
         g = torch.poisson(clean.clamp(min=0) * gain, generator=self.gen) / gain
         norm = _normaliser(g)
-        p = PATCH // s
+        p = self.patch // s
         for _ in range(8):  # skip empty background
             y, x = int(r.integers(0, g.shape[-2] - p + 1)), int(r.integers(0, g.shape[-1] - p + 1))
             truth = m[..., y * s : (y + p) * s, x * s : (x + p) * s]
@@ -158,7 +159,7 @@ def _lr(base, step, steps, warmup=200):
 
 
 def train(out_dir, *, steps, init=None, blocks=8, filters=32, batch=16, lr=5e-4, phantoms=192,
-          seed=11, eval_every=250, command=None, progress=print):
+          seed=11, eval_every=250, patch=PATCH, command=None, progress=print):
     from .enhance import autocast
     from .phantoms import training_set
 
@@ -176,12 +177,12 @@ def train(out_dir, *, steps, init=None, blocks=8, filters=32, batch=16, lr=5e-4,
     if command and command not in state["commands"]:
         state["commands"].append(command)
     maps = [el for m in training_set(phantoms, KINDS, 192, seed, gamma=(1.0, 3.0)) for el in m]
-    sampler = Sampler(maps, seed + state["step"])
+    sampler = Sampler(maps, seed + state["step"], patch)
     cases = validation_set()
     config = {"name": out_dir.name, "elements": "any", "conditions": conditions_config(),
               "normalisation": {"kind": "smoothed-percentile", "percentile": 99.9, "sigma_px": 1.0,
                                 "inverse": "multiply back, clip at 0, restore each element's mean"},
-              "training": {"approach": "simulated degradation, a new one per patch", "patch": PATCH,
+              "training": {"approach": "simulated degradation, a new one per patch", "patch": patch,
                            "batch": batch, "lr": lr, "loss": "l1", "seed": seed, "steps": steps,
                            "data": {"phantoms": phantoms, "phantom_size": 192, "phantom_kinds": KINDS,
                                     "phantom_gamma": [1.0, 3.0], "fine_probe": "half the patches: 0-0.4x the probe",
@@ -232,10 +233,13 @@ def main(argv=None):
     p.add_argument("--phantoms", type=int, default=192)
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--patch", type=int, default=PATCH, help="fine pixels, a multiple of 12 (every scale)")
     a = p.parse_args(argv)
+    if a.patch % 12 or a.patch < 24:
+        p.error("--patch must be a multiple of 12 (so every scale 1-4 divides it), at least 24")
     command = "python -m enhancer.universal " + shlex.join(sys.argv[1:] if argv is None else argv)
     train(a.out, steps=a.steps, init=a.init, blocks=a.blocks, filters=a.filters, batch=a.batch, lr=a.lr,
-          phantoms=a.phantoms, seed=a.seed, eval_every=a.eval_every, command=command)
+          phantoms=a.phantoms, seed=a.seed, eval_every=a.eval_every, patch=a.patch, command=command)
 
 
 if __name__ == "__main__":
