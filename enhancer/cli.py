@@ -50,6 +50,8 @@ def cmd_info(args):
         "elements": m.elements,
         "shape": list(m.shape),
         "pixel_size_nm": None if px is None else (px[0] if px[0] == px[1] else list(px)),
+        "pixel_size_from": m.source.get("pixel_size_from"),
+        "pixel_size_note": m.source.get("pixel_size_note"),
         "scalers": sorted(m.scalers),
         "extras": sorted(m.extras),
         "units": m.units,

@@ -29,7 +29,7 @@ from pathlib import Path
 import h5py
 
 from enhancer import UserError
-from enhancer.formats import hdf5, rules, trustmaps
+from enhancer.formats import hdf5, rules, trustmaps, units
 from enhancer.xrfmap import XRFMap
 
 V10_ORDER = ("NNLS", "Fitted", "ROI")
@@ -100,7 +100,9 @@ def read(f: h5py.File, path, fmt: str, method=None) -> XRFMap:
         maps_path, names_path, units_path = (f"{group}/Counts_Per_Sec", f"{group}/Channel_Names",
                                              f"{group}/Channel_Units")
         scalers_path, scaler_names_path = "/MAPS/Scalers/Values", "/MAPS/Scalers/Names"
+        scaler_units_path = "/MAPS/Scalers/Units"
         x_path, y_path = "/MAPS/Scan/x_axis", "/MAPS/Scan/y_axis"
+        fine_paths = (f"{group}/x_axis", f"{group}/y_axis")
         trust_paths = {k: f"{group}/{v}" for k, v in trustmaps.V10_NAMES.items()}
     else:
         method = _choose(method, v9_methods(f), V9_ORDER, {v: k for k, v in V9_TO_V10.items()}, name)
@@ -110,7 +112,9 @@ def read(f: h5py.File, path, fmt: str, method=None) -> XRFMap:
             names_path = "/MAPS/channel_names"
         units_path = "/MAPS/channel_units"
         scalers_path, scaler_names_path = "/MAPS/scalers", "/MAPS/scaler_names"
+        scaler_units_path = "/MAPS/scaler_units"
         x_path, y_path = "/MAPS/x_axis", "/MAPS/y_axis"
+        fine_paths = (f"/MAPS/{method}_x_axis", f"/MAPS/{method}_y_axis")
         trust_paths = {k: f"/MAPS/{method}_{k}" for k in trustmaps.KINDS}
 
     ds = hdf5.dataset(f, maps_path)
@@ -125,11 +129,17 @@ def read(f: h5py.File, path, fmt: str, method=None) -> XRFMap:
     extras.update(trust)
 
     shape2d = ds.shape[1:]
-    x_axis = _optional_array(f, x_path, name)
-    y_axis = _optional_array(f, y_path, name)
+    if method.endswith(ENHANCED) and all(isinstance(f.get(p), h5py.Dataset) for p in fine_paths):
+        x_path, y_path = fine_paths  # the enhanced grid's own axes, written beside its maps
+    unit_x, unit_y, step_from = units.maps_units(f, x_path, y_path, scaler_names_path, scaler_units_path)
+    x_axis = units.to_um(_optional_array(f, x_path, name), unit_x)
+    y_axis = units.to_um(_optional_array(f, y_path, name), unit_y)
     # enhanced maps are on a finer grid than the scan axes: their pixel size is an attribute
-    pixel = (hdf5.attr_pixel(ds) or (hdf5.attr_pixel(ds.parent) if fmt == "maps-v10" else None)
-             or rules.pixel_size_from_axes(x_axis, y_axis))
+    pixel = hdf5.attr_pixel(ds) or (hdf5.attr_pixel(ds.parent) if fmt == "maps-v10" else None)
+    note, step_source = None, "the pixel_size_nm attribute of the enhanced maps"
+    if pixel is None:
+        step_source = f"the motor axes in {unit_x} ({step_from})"
+        pixel, note = units.plausible(rules.pixel_size_from_axes(x_axis, y_axis), step_source)
     scalers = _scalers(f, scalers_path, scaler_names_path, shape2d, name)
     datasets = {"maps": maps_path, "names": names_path, **trust_found}
     if scalers:
@@ -148,6 +158,8 @@ def read(f: h5py.File, path, fmt: str, method=None) -> XRFMap:
         scalers=scalers, extras=extras, units=_units(f, units_path, element_idx[0]),
         source_format=fmt,
         source={"path": str(path), "method": method, "datasets": datasets,
+                "axes_units": [unit_x, unit_y], "axes_units_from": step_from, "pixel_size_note": note,
+                "pixel_size_from": step_source,
                 "elements": {names[i]: f"{maps_path}[{i}]" for i in element_idx},
                 "methods": sorted(methods), "detector": detector_of(path)},
         provenance={"repairs": repairs} if repairs else {},
@@ -166,9 +178,14 @@ def _units(f, path, index) -> str:
     if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "SUO" or ds.nbytes > hdf5.SMALL_BYTES:
         return "cts/s"
     raw = ds[()]
-    # v9 channel_units is (4, n): SR_current, US_IC, DS_IC normalised, then plain cts/s
-    row = raw[-1] if getattr(raw, "ndim", 0) == 2 else raw
-    names = rules.decode_names(row)
+    if getattr(raw, "ndim", 0) == 2:
+        # XRF-Maps' v9 channel_units is (4, n): the units of the maps normalised by SR_current,
+        # US_IC and DS_IC (ug/cm2 once quantified), then of the maps as stored (cts/s). Older MAPS
+        # files hold only those three rows (3, n): none describes the stored maps, which are cts/s.
+        if raw.shape[0] != 4:
+            return "cts/s"
+        raw = raw[3]
+    names = rules.decode_names(raw)
     return names[index] if index < len(names) and names[index] else "cts/s"
 
 
@@ -212,3 +229,4 @@ def write(f: h5py.File, original: XRFMap, enhanced: XRFMap, attrs: dict, trust=N
                           enhanced.units or "cts/s")
     ds.attrs.update(attrs)
     return f"/MAPS/{target}"
+

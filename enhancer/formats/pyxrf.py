@@ -24,7 +24,7 @@ import h5py
 import numpy as np
 
 from enhancer import UserError
-from enhancer.formats import hdf5, rules, trustmaps
+from enhancer.formats import hdf5, rules, trustmaps, units
 from enhancer.xrfmap import XRFMap
 
 ORDER = ("xrf_fit", "xrf_roi")
@@ -82,12 +82,23 @@ def read(f: h5py.File, path, method=None) -> XRFMap:
     extras.update(trust)
 
     shape2d = tuple(ds.shape[1:])
-    x_axis, y_axis = _positions(f, shape2d, name)
-    pixel = hdf5.attr_pixel(ds) or rules.pixel_size_from_axes(x_axis, y_axis)
+    pos_path = f"{maps_path}_positions" if method.endswith(ENHANCED) else None
+    if pos_path is None or not isinstance(f.get(pos_path), h5py.Dataset):
+        pos_path = "xrfmap/positions/pos"  # the enhanced grid's own, when written beside its maps
+    unit_x, unit_y, step_from = units.pyxrf_units(f)
+    stated = units.attr_unit(f.get(pos_path))  # fine positions written here say their unit
+    if stated:
+        unit_x, unit_y, step_from = stated, stated, f"{pos_path} units attribute"
+    x_axis, y_axis = _positions(f, pos_path, name)
+    x_axis, y_axis = units.to_um(x_axis, unit_x), units.to_um(y_axis, unit_y)
+    pixel, note, step_source = hdf5.attr_pixel(ds), None, "the pixel_size_nm attribute of the enhanced maps"
+    if pixel is None:
+        step_source = f"the positions in {unit_x} ({step_from})"
+        pixel, note = units.plausible(rules.pixel_size_from_axes(x_axis, y_axis), step_source)
     scalers = _scalers(f, shape2d, name)
     datasets = {"maps": maps_path, "names": names_path, **trust_found}
     if x_axis is not None and rules.axis_fits(x_axis, shape2d[1], shape2d, 1):
-        datasets.update(x_axis="/xrfmap/positions/pos[x_pos]", y_axis="/xrfmap/positions/pos[y_pos]")
+        datasets.update(x_axis=f"/{pos_path.lstrip('/')}[x_pos]", y_axis=f"/{pos_path.lstrip('/')}[y_pos]")
     else:
         x_axis = y_axis = None  # incomplete scans (PyXRF #184, #334): maps without positions
     if scalers:
@@ -96,14 +107,17 @@ def read(f: h5py.File, path, method=None) -> XRFMap:
         elements=elements, data=data, pixel_size_nm=pixel, x_axis_um=x_axis, y_axis_um=y_axis,
         scalers=scalers, extras=extras, units="counts", source_format="pyxrf",
         source={"path": str(path), "method": method, "datasets": datasets,
+                "axes_units": [unit_x, unit_y], "axes_units_from": step_from, "pixel_size_note": note,
+                "pixel_size_from": step_source,
                 "elements": {names[i]: f"{maps_path}[{i}]" for i in element_idx},
                 "methods": sorted(available), "detector": det.name.rsplit("/", 1)[-1]},
         provenance={"repairs": repairs} if repairs else {},
     )
 
 
-def _positions(f, shape2d, name):
-    pos, labels = f.get("xrfmap/positions/pos"), f.get("xrfmap/positions/name")
+def _positions(f, pos_path, name):
+    pos = f.get(pos_path)
+    labels = f.get(pos_path[: -len("/pos")] + "/name") if pos_path.endswith("/pos") else None
     if not isinstance(pos, h5py.Dataset) or pos.ndim != 3 or pos.shape[0] < 2:
         return None, None
     if pos.dtype.kind not in "iuf":
@@ -114,7 +128,7 @@ def _positions(f, shape2d, name):
         if "x_pos" in names and "y_pos" in names:
             order = [names.index("x_pos"), names.index("y_pos")]
     # float64: stage positions near 1000 um lose the step's precision in float32
-    planes = hdf5.read_array(pos, f"{name}:/xrfmap/positions/pos")
+    planes = hdf5.read_array(pos, f"{name}:{pos_path}")
     return planes[order[0]], planes[order[1]]
 
 
@@ -149,3 +163,4 @@ def write(f: h5py.File, original: XRFMap, enhanced: XRFMap, attrs: dict, trust=N
                           enhanced.units or "counts")
     ds.attrs.update(attrs)
     return ds.name
+

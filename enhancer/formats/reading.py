@@ -125,8 +125,10 @@ def read_map(path, *, method=None, pixel_nm=None, normalize=None) -> XRFMap:
     override = rules.pixel_override(pixel_nm)
     if override is not None:
         xrf.pixel_size_nm = override
+    # where the step came from, in words (the readers say which part of the file)
     xrf.source["pixel_size_from"] = ("user" if override is not None
-                                     else "file" if xrf.pixel_size_nm else None)
+                                     else xrf.source.get("pixel_size_from") or "file"
+                                     if xrf.pixel_size_nm else None)
     if normalize:
         xrf = normalize_by_scaler(xrf, normalize)
     return xrf

@@ -151,7 +151,8 @@ def pixel_size_from_axes(x_axis, y_axis):
             return None
         a = np.abs(a[np.isfinite(a)])
         a = a[a > 0]
-        return float(np.median(a)) * 1000.0 if a.size else None
+        # 9 significant digits: a unit conversion's float noise (0.01 mm -> 9999.99999 nm) goes
+        return float(f"{float(np.median(a)) * 1000.0:.9g}") if a.size else None
 
     x_nm, y_nm = step(x_axis, 1), step(y_axis, 0)
     if x_nm is None and y_nm is None:
