@@ -5,7 +5,6 @@ Every error a user can cause ends as one line on stderr and exit code 2, never a
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shlex
 import sys
@@ -20,16 +19,14 @@ EXIT_USER = 2
 
 
 def save_maps(path, xrfmap, original=None, provenance=None):
-    """Write maps: a result goes back in its input's layout (with provenance); a map made here
-    (degrade) is written by the output's suffix."""
+    """Write maps by the output's suffix: a result with provenance (formats.write_result: its
+    input's layout where the suffix keeps it, else what the suffix says); a map made here
+    (degrade) as .npy or .tif."""
     from .formats import write_result
 
     path = Path(path)
     suffix = path.suffix.lower()
-    plain = {".npy": "npy", ".npz": "npz", ".tif": "tiff", ".tiff": "tiff"}
     if original is not None:
-        if original.source_format in plain.values() and suffix in plain:  # the suffix chooses
-            original = dataclasses.replace(original, source_format=plain[suffix])
         return write_result(original, xrfmap, path, provenance or {})
     if suffix == ".npy":
         np.save(path, xrfmap.data)
@@ -150,6 +147,10 @@ def cmd_enhance(args):
 
     bundle = load_bundle(args.model)
     m = read(args.input, args.pixel_nm)
+    if m.pixel_size_nm is None:  # never the model's step in its place (formats/units.py)
+        raise UserError(f"the scan step of {Path(args.input).name} is unknown (the file does not state "
+                        f"it{': ' + m.source['pixel_size_note'] if m.source.get('pixel_size_note') else ''}"
+                        "); give --pixel-nm")
     result = enhance_map(m, bundle, pixel_nm=args.pixel_nm, device=args.device, ensemble=args.ensemble)
     # with --ensemble N the uncertainty maps travel in the result (formats.write_result)
     save_maps(args.output, result, original=m, provenance=result.provenance.get("enhancement"))
@@ -218,7 +219,8 @@ def _gain(text: str):
 
 
 def cmd_roi(args):
-    from .roi import find_rois, write_scan_list
+    from .formats import read_maps
+    from .roi import find_rois, grid_step_nm, write_scan_list
 
     for name in ("pixel_nm", "step_nm"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
@@ -226,12 +228,15 @@ def cmd_roi(args):
     if args.min_area_px < 1 or (args.clusters is not None and args.clusters < 1) or \
             (args.top is not None and args.top < 1):
         raise UserError("--min-area-px, --clusters and --top must be 1 or more")
-    m = read(args.input, args.pixel_nm)
+    m = read_maps(args.input, args.maps, args.pixel_nm)  # the enhanced maps when it has both
     rois = find_rois(m, elements=args.elements, pixel_nm=args.pixel_nm, clusters=args.clusters,
                      min_area_px=args.min_area_px, step_nm=args.step_nm, top=args.top)
+    used = {"maps": m.source.get("maps"), "method": m.source.get("method"),
+            "grid_step_nm": grid_step_nm(m, args.pixel_nm),
+            "step_from": m.source.get("pixel_size_from") or "motor axes"}
     csv_path, json_path = write_scan_list(rois, args.output, list(m.elements), source=str(args.input),
-                                          elements_segmented=args.elements or list(m.elements))
-    print(json.dumps({"rois": len(rois), "clusters": len({r["cluster"] for r in rois}),
+                                          elements_segmented=args.elements or list(m.elements), **used)
+    print(json.dumps({"rois": len(rois), "clusters": len({r["cluster"] for r in rois}), **used,
                       "csv": str(csv_path), "json": str(json_path)}))
 
 
@@ -353,12 +358,15 @@ def parser() -> argparse.ArgumentParser:
                     f"Coordinates: {CONVENTION}.")
     s.add_argument("input", metavar="IN", help="a map file (usually the enhanced one)")
     s.add_argument("output", metavar="OUT.csv", help="the scan list to write (a .json goes beside it)")
-    s.add_argument("--pixel-nm", type=float, help="the map's pixel in nm (read from the file when it says)")
+    s.add_argument("--pixel-nm", type=float,
+                   help="the map's pixel (grid step) in nm; wins over the file's axes and step")
     s.add_argument("--elements", nargs="+", help="elements to segment on (default: all)")
     s.add_argument("--clusters", type=int, help="number of kinds of region (default: by silhouette)")
     s.add_argument("--min-area-px", type=int, default=20, help="smallest region kept, in pixels")
     s.add_argument("--step-nm", type=float, help="suggested fine-scan step (default: the map's pixel)")
     s.add_argument("--top", type=int, help="keep only the N best regions")
+    s.add_argument("--maps", choices=["original", "enhanced"],
+                   help="which maps of a result file holding both (default: enhanced)")
     s.set_defaults(run=cmd_roi)
     return p
 

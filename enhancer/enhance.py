@@ -252,8 +252,9 @@ def check_pixel_size(xrfmap: XRFMap, bundle: Bundle, pixel_nm: float | None) -> 
     expected = bundle.pixel_nm * bundle.scale
     if pixel_nm is None and xrfmap.pixel_size_nm is not None:
         pixel_nm = float(np.mean(xrfmap.pixel_size_nm))
-    if pixel_nm is None:
-        return expected  # the file does not say; the user accepted the model's step
+    if pixel_nm is None:  # never the model's step in its place: the user states it
+        raise UserError("the map's scan step is unknown (the file does not state it): state it "
+                        "(--pixel-nm, or the dataset's step on the web)")
     if abs(pixel_nm - expected) > 0.1 * expected:
         raise UserError(
             f"the map's pixel is {pixel_nm:g} nm but model {bundle.name} expects scans with a "

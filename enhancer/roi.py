@@ -149,6 +149,12 @@ def _pixel_nm(xrfmap: XRFMap, pixel_nm) -> tuple[float | None, float | None]:
     return None, None
 
 
+def grid_step_nm(xrfmap: XRFMap, pixel_nm=None) -> list[float] | None:
+    """The (y, x) step in nm of the grid the boxes are placed on: the user's, else the map's."""
+    py, px = _pixel_nm(xrfmap, pixel_nm)
+    return None if py is None else [py, px]
+
+
 def find_rois(xrfmap: XRFMap, *, elements=None, pixel_nm=None, clusters=None, min_area_px=20,
               margin=0.1, step_nm=None, top=None, seed=0) -> list[dict]:
     """Ranked fine-scan suggestions for a map (best first); see the module docstring.
@@ -163,6 +169,8 @@ def find_rois(xrfmap: XRFMap, *, elements=None, pixel_nm=None, clusters=None, mi
     h, w = data.shape[-2:]
     y_um = axis_um(xrfmap.y_axis_um, h, py, along=0)
     x_um = axis_um(xrfmap.x_axis_um, w, px, along=1)
+    if pixel_nm:  # the user's step wins over the file's axes; their origin is kept
+        y_um, x_um = y_um[0] + np.arange(h) * py / 1000.0, x_um[0] + np.arange(w) * px / 1000.0
     dy = abs(float(np.median(np.diff(y_um)))) if h > 1 else (py or 0) / 1000
     dx = abs(float(np.median(np.diff(x_um)))) if w > 1 else (px or 0) / 1000
     step = float(step_nm) if step_nm else 1000.0 * min(dx, dy)

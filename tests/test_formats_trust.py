@@ -144,11 +144,14 @@ def expected_names(layout) -> set:
     if layout == "maps-v10":
         g = "MAPS/XRF_Analyzed/Fitted_Enhanced"
         return {g} | {f"{g}/{n}" for n in ("Counts_Per_Sec", "Channel_Names", "Channel_Units",
-                                             "Uncertainty", "Chi2")}
-    if layout in ("maps-v9", "pyxrf"):
-        base = "MAPS/XRF_fits_Enhanced" if layout == "maps-v9" else "xrfmap/detsum/xrf_fit_enhanced"
-        names = "_channel_names" if layout == "maps-v9" else "_name"
-        return {base, base + names, base + "_uncertainty", base + "_chi2"}
+                                             "Uncertainty", "Chi2", "x_axis", "y_axis")}
+    if layout == "maps-v9":  # with the fine grid's axes
+        base = "MAPS/XRF_fits_Enhanced"
+        return {base, base + "_channel_names", base + "_uncertainty", base + "_chi2", base + "_x_axis",
+                base + "_y_axis"}
+    if layout == "pyxrf":
+        base = "xrfmap/detsum/xrf_fit_enhanced"
+        return {base, base + "_name", base + "_uncertainty", base + "_chi2", base + "_positions"}
     if layout.startswith("tiff-set"):
         return {f"{s}_enhanced{tail}.tiff" for s in TIFF_SET for tail in ("", "_uncertainty", "_chi2")
                 } | {"provenance.json"}

@@ -277,8 +277,9 @@ def test_cli_consistency_errors_are_one_line_and_exit_2(tmp_path, model_dir, cap
     np.save(tmp_path / "three.npy", np.ones((3, 32, 32), np.float32))
     base = ["consistency", str(tmp_path / "in.npy")]
     out = tmp_path / "chi2.npy"
-    assert main([*base, str(tmp_path / "small.npy"), "--model", str(model_dir), "--out", str(out)]) == 2
-    assert main([*base, str(tmp_path / "three.npy"), "--model", str(model_dir), "--out", str(out)]) == 2
+    step = ["--pixel-nm", "50"]  # an NPY states no step; the model's is never assumed
+    assert main([*base, str(tmp_path / "small.npy"), "--model", str(model_dir), "--out", str(out), *step]) == 2
+    assert main([*base, str(tmp_path / "three.npy"), "--model", str(model_dir), "--out", str(out), *step]) == 2
     assert main([*base, str(tmp_path / "in.npy"), "--model", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert main([*base, str(tmp_path / "in.npy"), "--model", str(model_dir), "--out", str(out),
                  "--pixel-nm", "400"]) == 2

@@ -218,3 +218,17 @@ def write_trust_maps(group: h5py.Group, names: dict, stacks: dict, units: str) -
             ds = write_maps(group, ds_name, stacks[kind])
             ds.attrs["description"] = trustmaps.DESCRIPTIONS[kind]
             ds.attrs["units"] = units if kind == "uncertainty" else ""
+
+
+def write_axes(group: h5py.Group, names: tuple[str, str], enhanced, axes_units) -> None:
+    """The enhanced grid's x and y positions in the input's units ({name} removed when stale),
+    each with a `units` attribute: what the readers take first (units.py)."""
+    from enhancer.formats.units import from_um
+
+    for name in names:
+        if name in group:
+            del group[name]
+    if enhanced.x_axis_um is None or enhanced.y_axis_um is None:
+        return
+    for name, axis, unit in zip(names, (enhanced.x_axis_um, enhanced.y_axis_um), axes_units):
+        group.create_dataset(name, data=from_um(axis, unit)).attrs["units"] = unit

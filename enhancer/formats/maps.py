@@ -16,8 +16,9 @@ Spectra (/MAPS/Spectra/mca_arr, /MAPS/mca_arr) are never opened.
 Enhanced maps go beside the originals:
 - v10: /MAPS/XRF_Analyzed/<method>_Enhanced/{Counts_Per_Sec, Channel_Names, Channel_Units}
   and, when the result has them, the trust maps Uncertainty and Chi2 (E, H, W) in the same group
+  and x_axis, y_axis: the enhanced grid's positions in the input's units (attribute units)
 - v9:  /MAPS/<XRF_fits|XRF_roi|XRF_roi_plus>_Enhanced + <same>_channel_names
-  (+ <same>_uncertainty, <same>_chi2)
+  (+ <same>_uncertainty, <same>_chi2, <same>_x_axis, <same>_y_axis)
 with attributes pixel_size_nm (y, x), scale, provenance (JSON) and the enhancement's fields.
 Trust maps are stacked in Channel_Names order; read back as extras "uncertainty:<El>", "chi2:<El>".
 """
@@ -217,6 +218,7 @@ def write(f: h5py.File, original: XRFMap, enhanced: XRFMap, attrs: dict, trust=N
         hdf5.write_names(group, "Channel_Units", [enhanced.units or "cts/s"] * len(enhanced.elements),
                          width=256)
         hdf5.write_trust_maps(group, trustmaps.V10_NAMES, trust or {}, enhanced.units or "cts/s")
+        hdf5.write_axes(group, ("x_axis", "y_axis"), enhanced, _axes_units(original))
         group.attrs.update(attrs)
         return f"/MAPS/XRF_Analyzed/{target}"
     maps = f["/MAPS"]
@@ -227,6 +229,11 @@ def write(f: h5py.File, original: XRFMap, enhanced: XRFMap, attrs: dict, trust=N
     hdf5.write_names(maps, target + "_channel_names", enhanced.elements, width=256)
     hdf5.write_trust_maps(maps, {k: f"{target}_{k}" for k in trustmaps.KINDS}, trust or {},
                           enhanced.units or "cts/s")
+    hdf5.write_axes(maps, (f"{target}_x_axis", f"{target}_y_axis"), enhanced, _axes_units(original))
     ds.attrs.update(attrs)
     return f"/MAPS/{target}"
 
+
+def _axes_units(original: XRFMap) -> tuple[str, str]:
+    found = original.source.get("axes_units") or ()
+    return tuple(found) if len(found) == 2 else (units.ASSUMED, units.ASSUMED)

@@ -10,7 +10,8 @@ Layout followed (NSLS-II/PyXRF):
 Fit channels that are not elements (snip_bkg, r_factor, sel_cnt, total_cnt, compton, elastic)
 are kept apart as extras. Positions are motor units, usually um.
 
-Enhanced maps go beside the originals: xrfmap/<det>/<xrf_fit|xrf_roi>_enhanced + ..._enhanced_name,
+Enhanced maps go beside the originals: xrfmap/<det>/<xrf_fit|xrf_roi>_enhanced + ..._enhanced_name
+(+ ..._enhanced_positions (2, H, W): the enhanced grid's x, y in the input's units),
 with attributes pixel_size_nm (y, x), scale, provenance (JSON) and the enhancement's fields, and
 the trust maps, when the result has them: ..._enhanced_uncertainty, ..._enhanced_chi2 (E, H, W)
 in ..._enhanced_name order, read back as extras "uncertainty:<El>", "chi2:<El>".
@@ -161,6 +162,21 @@ def write(f: h5py.File, original: XRFMap, enhanced: XRFMap, attrs: dict, trust=N
     hdf5.write_names(det, target + "_name", enhanced.elements)
     hdf5.write_trust_maps(det, {k: f"{target}_{k}" for k in trustmaps.KINDS}, trust or {},
                           enhanced.units or "counts")
+    _write_positions(det, f"{target}_positions", enhanced, original.source.get("axes_units"))
     ds.attrs.update(attrs)
     return ds.name
 
+
+def _write_positions(det, name, enhanced: XRFMap, axes_units) -> None:
+    """The enhanced grid's positions (2, H, W), x then y, as PyXRF's positions/pos, in the input's
+    units (attribute units)."""
+    if name in det:
+        del det[name]
+    if enhanced.x_axis_um is None or enhanced.y_axis_um is None:
+        return
+    unit = (axes_units or [units.ASSUMED])[0]
+    h, w = enhanced.shape[1:]
+    x, y = (np.asarray(a, np.float64) for a in (enhanced.x_axis_um, enhanced.y_axis_um))
+    x = x if x.ndim == 2 else np.broadcast_to(x[None, :], (h, w))
+    y = y if y.ndim == 2 else np.broadcast_to(y[:, None], (h, w))
+    det.create_dataset(name, data=units.from_um(np.stack([x, y]), unit)).attrs["units"] = unit

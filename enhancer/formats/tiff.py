@@ -6,8 +6,8 @@ the file was written here (JSON metadata in the ImageDescription, and resolution
 pixels per cm, which Fiji also reads).
 
 Output of an enhanced TIFF set: the same file names with an `_enhanced` suffix
-(SUM_maps_XRF_Fe_K_enhanced.tiff), in a folder when the input was a folder and in a zip when
-it was a zip, plus provenance.json. Members of a zip are read in memory, never extracted.
+(SUM_maps_XRF_Fe_K_enhanced.tiff), at the same paths inside a zip (its folders kept), in a zip
+when the output is named .zip and in a folder otherwise, plus provenance.json beside the maps. Members of a zip are read in memory, never extracted.
 Trust maps, when the result has them, go beside as SUM_maps_XRF_Fe_K_enhanced_uncertainty.tiff
 and ..._enhanced_chi2.tiff; their metadata ({"trust_map": kind, "element": ...}), not their
 name, makes the reader put them in extras ("uncertainty:Fe_K") instead of among the maps.
@@ -234,7 +234,8 @@ def member_names(original: XRFMap, enhanced: XRFMap, kind: str | None = None) ->
     out = []
     for element in enhanced.elements:
         src = PurePosixPath(sources.get(element, f"{element}.tiff"))
-        out.append(PurePosixPath(src.name).stem + tail + (src.suffix or ".tiff"))
+        # the member's folder inside a zip stays (scan_0042/maps/Fe_K.tiff -> scan_0042/maps/...)
+        out.append(str(src.with_name(src.stem + tail + (src.suffix or ".tiff"))))
     return out
 
 
@@ -252,4 +253,7 @@ def write_set_members(original: XRFMap, enhanced: XRFMap, attrs: dict, trust=Non
                     **{k: attrs[k] for k in ("pixel_size_nm", "software_version", "date") if k in attrs}}
             yield name, tiff_bytes(plane, meta, enhanced.pixel_size_nm)
     listing = {"trust_maps": list(trust)} if trust else {}
-    yield "provenance.json", json.dumps(rules.jsonable({**attrs, **listing}), indent=2).encode()
+    folders = {str(PurePosixPath(n).parent) for n in member_names(original, enhanced)}
+    beside = folders.pop() if len(folders) == 1 else "."  # beside the maps when they share a folder
+    yield str(PurePosixPath(beside) / "provenance.json"), json.dumps(
+        rules.jsonable({**attrs, **listing}), indent=2).encode()

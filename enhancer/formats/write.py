@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,7 +36,7 @@ import numpy as np
 import enhancer
 from enhancer import UserError
 from enhancer.formats import maps, npy, pyxrf, rules, tiff, trustmaps
-from enhancer.xrfmap import XRFMap
+from enhancer.xrfmap import XRFMap, with_fine_axes
 
 
 @contextmanager
@@ -84,6 +86,7 @@ def write_members(out_path, members, as_zip: bool) -> None:
     else:
         with atomic_folder(out_path) as tmp:
             for name, payload in members:
+                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
                 (tmp / name).write_bytes(payload)
 
 
@@ -115,11 +118,39 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(fh, array, allow_pickle=False)
 
 
+HDF5_LAYOUTS = ("maps-v10", "maps-v9", "pyxrf")
+_HDF5_SUFFIX = re.compile(r"^\.(h5\d*|h5t|hdf5?|he5)$")  # .h50.. are MAPS' per-detector files
+BY_SUFFIX = {".npy": "npy", ".npz": "npz", ".tif": "tiff", ".tiff": "tiff", ".zip": "tiff-set",
+             "": "tiff-set"}  # no suffix: a folder of TIFFs
+KEEPS = {"maps-v10": ".h5 (or .hdf5, .h50..)", "maps-v9": ".h5 (or .hdf5, .h50..)",
+         "pyxrf": ".h5 (or .hdf5)", "tiff-set": ".zip or a folder (no suffix)", "tiff": ".tif or .tiff",
+         "npy": ".npy", "npz": ".npz"}
+
+
+def output_layout(original: XRFMap, out: Path) -> str:
+    """The layout the output's name asks for: its suffix, never the input's layout under another
+    suffix. HDF5 can only be written from an HDF5 input (the result is a copy of it)."""
+    suffix, fmt = out.suffix.lower(), original.source_format
+    keeps = f"write {KEEPS.get(fmt, 'the same suffix')} to keep the input's layout ({fmt})"
+    if _HDF5_SUFFIX.match(suffix):
+        if fmt in HDF5_LAYOUTS:
+            return fmt
+        raise UserError(f"{out.name}: an HDF5 result is a copy of an HDF5 input, and this input is "
+                        f"{fmt}; {keeps}, or .npy, .npz, .tif, .zip")
+    if suffix in BY_SUFFIX:
+        return BY_SUFFIX[suffix]
+    raise UserError(f"{out.name}: {suffix} is no map format written here; {keeps}, or .npy, .npz, "
+                    ".tif, .zip")
+
+
 def write_result(original: XRFMap, enhanced: XRFMap, out_path, provenance: dict | None = None) -> Path:
-    """Write enhanced maps (and their trust maps) in the layout of original.source_format;
-    returns the path written."""
+    """Write enhanced maps (and their trust maps) in the layout the output's suffix names (the
+    input's own when it keeps it: see output_layout); returns the path written."""
     out = Path(out_path)
-    fmt = original.source_format
+    fmt = output_layout(original, out)
+    if fmt != original.source_format:  # another layout: nothing of the input's file names carries over
+        original = replace(original, source_format=fmt,
+                           source={k: v for k, v in original.source.items() if k not in ("elements", "datasets")})
     trust = trustmaps.stacks(enhanced)  # a malformed set fails here, before anything is written
     attrs = result_attrs(original, enhanced, provenance or {})
     listing = {"trust_maps": list(trust)} if trust else {}
@@ -129,12 +160,15 @@ def write_result(original: XRFMap, enhanced: XRFMap, out_path, provenance: dict 
             raise UserError(f"the original file {src} is gone; the result cannot be written in its layout")
         if out.resolve() == src.resolve():
             raise UserError("the result would overwrite the original file; choose another name")
+        scale = enhanced.shape[-1] / original.shape[-1]
+        if float(scale).is_integer():  # the enhanced grid's own axes, written beside its maps
+            enhanced = with_fine_axes(original, enhanced, int(scale))
         with atomic_file(out) as tmp:
             shutil.copyfile(src, tmp)
             with h5py.File(tmp, "r+") as f:
                 (pyxrf if fmt == "pyxrf" else maps).write(f, original, enhanced, attrs, trust)
     elif fmt == "tiff-set":
-        as_zip = original.source.get("container") == "zip"
+        as_zip = out.suffix.lower() == ".zip"
         write_members(out, tiff.write_set_members(original, enhanced, attrs, trust), as_zip)
     elif fmt in ("tiff", "npy"):
         # several files: all written under temp names, swapped in on leaving, the main one last
