@@ -301,3 +301,41 @@ def dataset_digests(path) -> dict[str, str]:
                 out[name] = hashlib.sha256(str((value.dtype, value.shape)).encode() + raw).hexdigest()
         f.visititems(visit)
     return out
+
+
+def write_corpus(folder) -> dict:
+    """Files in the layouts other facilities' software writes, as this project met them; returns
+    {file name: what `info` must say (format, elements, pixel_size_nm or None)}."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    v9_elements, v10_elements = ["Fe", "Zn", "Cu"], ["Fe", "Zn", "Ca_K", "Pt_L"]
+    # APS 2-ID-E, MAPS v9 via mda: motors in mm, said by the Extra PVs; 10 um steps
+    write_maps_v9(folder / "2xfm_0042.mda.h5", pixel_um=(10.0, 10.0), motor_unit="mm",
+                  extra_pvs=aps_2ide_pvs(0.010))
+    # the same scan's detector 0, from an older MAPS: channel_units (3, n), x_coord/y_coord in mm
+    write_maps_v9(folder / "2xfm_0042.mda.h50", pixel_um=(10.0, 10.0), motor_unit="mm", units_rows=3,
+                  coord_scalers_unit="mm")
+    # an XRF-Maps v9 layout (uninitialised bytes after the units) under a name no reader knows
+    write_maps_v9(folder / "2xfm_0043.h5t", pixel_um=(0.5, 0.5), units_rows=4)
+    # the Bionanoprobe, XRF-Maps v10: 2-D fly-scan axes in mm, said by /MAPS/Scan/Extra_PVs
+    write_maps_v10(folder / "bnp_fly0100.mda.h5", two_d_axes=True, pixel_um=(0.1, 0.1), motor_unit="mm")
+    write_extra_pvs_v10(folder / "bnp_fly0100.mda.h5", aps_2ide_pvs(0.0001, ("egu",)))
+    # NSLS-II PyXRF, positions in um as its start document says
+    write_pyxrf(folder / "scan2D_5678.h5", pixel_um=(0.3, 0.15), axes_units="um")
+    # NSLS-II ImageJ stack (Fiji: unit "micron", resolution in pixels per micron, slice labels)
+    data = element_maps(2, rows=12, cols=12)
+    tifffile.imwrite(folder / "hxn_stack.tif", data, imagej=True, resolution=(1 / 0.04, 1 / 0.04),
+                     metadata={"unit": "micron", "axes": "ZYX", "Labels": ["Fe_K", "Zn_K"]})
+    # a PyXRF TIFF export: one file per element, no step stated anywhere
+    (folder / "pyxrf_tiffs").mkdir(exist_ok=True)
+    for k, el in enumerate(("Fe_K", "Zn_K")):
+        tifffile.imwrite(folder / "pyxrf_tiffs" / f"SUM_maps_XRF_{el}.tiff", data[k])
+    return {
+        "2xfm_0042.mda.h5": ("maps-v9", v9_elements, 10_000.0),
+        "2xfm_0042.mda.h50": ("maps-v9", v9_elements, 10_000.0),
+        "2xfm_0043.h5t": ("maps-v9", v9_elements, 500.0),
+        "bnp_fly0100.mda.h5": ("maps-v10", v10_elements, 100.0),
+        "scan2D_5678.h5": ("pyxrf", ["Fe_K", "Zn_K", "Au_M"], [300.0, 150.0]),
+        "hxn_stack.tif": ("tiff", ["Fe_K", "Zn_K"], 40.0),
+        "pyxrf_tiffs": ("tiff-set", ["Fe_K", "Zn_K"], None),
+    }

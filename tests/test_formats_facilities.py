@@ -10,8 +10,8 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
-from formats_fixtures import (aps_2ide_pvs, element_maps, tiff_file_bytes, write_extra_pvs_v10,
-                              write_maps_v9, write_maps_v10, write_pyxrf)
+from formats_fixtures import (aps_2ide_pvs, element_maps, tiff_file_bytes, write_corpus,
+                              write_extra_pvs_v10, write_maps_v9, write_maps_v10, write_pyxrf)
 
 from enhancer import UserError, cli
 from enhancer.formats import read_map
@@ -258,3 +258,15 @@ def test_roi_boxes_in_um_on_a_mm_file_and_pixel_nm_wins(tmp_path, capsys):
     for r in json.loads((tmp_path / "rois.json").read_text())["rois"]:
         r0, c0, r1, c1 = r["pixels"]
         assert r["width_um"] == pytest.approx(0.5 * (c1 - c0))  # the user's step, not the axes'
+
+
+def test_info_on_the_corpus_of_other_facilities_files(tmp_path, capsys):
+    expected = write_corpus(tmp_path / "corpus")
+    for name, (fmt, elements, pixel) in expected.items():
+        out = info(tmp_path / "corpus" / name, capsys)
+        assert (out["format"], out["elements"]) == (fmt, elements), name
+        if pixel is None:
+            assert out["pixel_size_nm"] is None, name
+        else:
+            assert np.allclose(np.atleast_1d(out["pixel_size_nm"]), pixel, rtol=0.02), (name, out)
+        assert out["units"] in ("cts/s", "counts", ""), name
