@@ -143,9 +143,11 @@ def one_line_error(capsys, *words):
 def test_hdf5_input_enhanced_to_npy_writes_npy(tmp_path, model_2x):
     src = tmp_path / "scan.h5"
     write_maps_v10(src, pixel_um=(0.1, 0.1))
-    for name in ("out.npy", "out.tif", "out.npz"):
+    for name in ("out.npy", "out.tif", "out.npz", "out.zip"):
         assert run("enhance", src, tmp_path / name, "--model", model_2x) == 0
         assert read_map(tmp_path / name).shape == (4, 24, 32)
+    assert "Fe.tiff" not in zipfile.ZipFile(tmp_path / "out.zip").namelist()  # named by element
+    assert "Fe_enhanced.tiff" in zipfile.ZipFile(tmp_path / "out.zip").namelist()
     assert np.load(tmp_path / "out.npy").shape == (4, 24, 32)  # really NPY, not HDF5 bytes
     assert json.loads((tmp_path / "out.npy.json").read_text())["elements"] == ["Fe", "Zn", "Ca_K", "Pt_L"]
 

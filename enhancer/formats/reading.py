@@ -141,6 +141,8 @@ def summarize(xrfmap: XRFMap) -> dict:
         "elements": list(xrfmap.elements),
         "shape": list(xrfmap.shape),
         "pixel_size_nm": list(xrfmap.pixel_size_nm) if xrfmap.pixel_size_nm else None,
+        "pixel_size_from": xrfmap.source.get("pixel_size_from"),  # where the step came from
+        "pixel_size_note": xrfmap.source.get("pixel_size_note"),  # why a step is unknown
         "method": xrfmap.source.get("method"),
         "methods": xrfmap.source.get("methods", []),
         "extras": sorted(xrfmap.extras),

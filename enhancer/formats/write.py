@@ -136,11 +136,11 @@ def output_layout(original: XRFMap, out: Path) -> str:
         if fmt in HDF5_LAYOUTS:
             return fmt
         raise UserError(f"{out.name}: an HDF5 result is a copy of an HDF5 input, and this input is "
-                        f"{fmt}; {keeps}, or .npy, .npz, .tif, .zip")
+                        f"{fmt}; {keeps}, or write .npy, .npz, .tif, .zip or a folder")
     if suffix in BY_SUFFIX:
         return BY_SUFFIX[suffix]
-    raise UserError(f"{out.name}: {suffix} is no map format written here; {keeps}, or .npy, .npz, "
-                    ".tif, .zip")
+    raise UserError(f"{out.name}: {suffix} is no map format written here; {keeps}, or write .npy, "
+                    ".npz, .tif, .zip or a folder")
 
 
 def write_result(original: XRFMap, enhanced: XRFMap, out_path, provenance: dict | None = None) -> Path:
