@@ -272,3 +272,12 @@ def test_info_on_the_corpus_of_other_facilities_files(tmp_path, capsys):
         else:
             assert np.allclose(np.atleast_1d(out["pixel_size_nm"]), pixel, rtol=0.02), (name, out)
         assert out["units"] in ("cts/s", "counts", ""), name
+
+
+def test_tiff_resolution_tags_with_an_implausible_step_are_unknown(tmp_path, capsys):
+    data = element_maps(1)[0]
+    tifffile.imwrite(tmp_path / "fine.tif", data, resolution=(1e7 / 40, 1e7 / 40), resolutionunit="CENTIMETER")
+    assert info(tmp_path / "fine.tif", capsys)["pixel_size_nm"] == pytest.approx(40.0)
+    tifffile.imwrite(tmp_path / "odd.tif", data, resolution=(1e7 / 2, 1e7 / 2), resolutionunit="CENTIMETER")
+    out = info(tmp_path / "odd.tif", capsys)
+    assert out["pixel_size_nm"] is None and "resolution tags" in out["pixel_size_note"]

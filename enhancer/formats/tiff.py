@@ -25,7 +25,7 @@ import numpy as np
 import tifffile
 
 from enhancer import UserError
-from enhancer.formats import npy, rules, trustmaps
+from enhancer.formats import npy, rules, trustmaps, units
 from enhancer.xrfmap import XRFMap
 
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
@@ -90,11 +90,12 @@ def _metadata(tif: tifffile.TiffFile) -> dict:
 
 
 def _pixel_from(tif: tifffile.TiffFile, meta: dict):
-    if "pixel_size_nm" in meta:
+    """(pixel (y, x) nm or None, why a stated one is not taken or None)."""
+    if "pixel_size_nm" in meta:  # written here
         try:
-            return rules.pixel_override(meta["pixel_size_nm"])
+            return rules.pixel_override(meta["pixel_size_nm"]), None
         except UserError:
-            return None
+            return None, None
     # Resolution tags only when they say a length: ImageJ's unit (Fiji), or pixels per cm (as
     # written here). The default (1, 1) per inch of most writers says nothing.
     page = tif.pages[0]
@@ -103,12 +104,11 @@ def _pixel_from(tif: tifffile.TiffFile, meta: dict):
     if nm_per_unit is None and int(page.resolutionunit) == 3:
         nm_per_unit = 1e7
     if nm_per_unit is None:
-        return None
+        return None, None
     xres, yres = page.get_resolution()
     if xres <= 0 or yres <= 0:
-        return None
-    pixel = (nm_per_unit / yres, nm_per_unit / xres)
-    return pixel if all(0.1 <= p <= 1e6 for p in pixel) else None
+        return None, None
+    return units.plausible((nm_per_unit / yres, nm_per_unit / xres), "the TIFF's resolution tags")
 
 
 def _open(source, what: str) -> tifffile.TiffFile:
@@ -136,7 +136,7 @@ def read_set(path: Path) -> XRFMap:
             container = "zip"
         if not members:
             raise UserError(f"{path.name} holds no TIFF maps")
-        data, pixel, units, trust_of, first_map = None, None, "", {}, True
+        data, pixel, note, map_units, trust_of, first_map = None, None, None, "", {}, True
         for i, label in enumerate(labels):
             what = f"{path.name}:{label}"
             with _open(opener(i), what) as tif:
@@ -155,7 +155,7 @@ def read_set(path: Path) -> XRFMap:
                 if kind:
                     trust_of[i] = f"{kind}:{meta['element']}"
                 elif first_map:  # the first element map says the pixel size and units
-                    pixel, units = _pixel_from(tif, meta), str(meta.get("units", ""))
+                    (pixel, note), map_units = _pixel_from(tif, meta), str(meta.get("units", ""))
                     first_map = False
                 data[i] = plane
     extras = {}
@@ -168,9 +168,9 @@ def read_set(path: Path) -> XRFMap:
     names = _names_for(stems)
     repairs = rules.repair(data, names, path.name)
     return XRFMap(
-        elements=names, data=data, pixel_size_nm=pixel, units=units, source_format="tiff-set",
+        elements=names, data=data, pixel_size_nm=pixel, units=map_units, source_format="tiff-set",
         extras=extras,
-        source={"path": str(path), "method": None, "container": container,
+        source={"path": str(path), "method": None, "container": container, "pixel_size_note": note,
                 "datasets": dict(zip(names, labels)), "elements": dict(zip(names, labels))},
         provenance={"repairs": repairs} if repairs else {},
     )
@@ -188,7 +188,7 @@ def read_tiff(path: Path) -> XRFMap:
         array = _page_array(tif, path.name)
         meta = _metadata(tif)
         labels = (tif.imagej_metadata or {}).get("Labels") if tif.is_imagej else None
-        pixel = _pixel_from(tif, meta)
+        pixel, note = _pixel_from(tif, meta)
     array = np.squeeze(array)
     if array.ndim == 2:
         array = array[None]
@@ -208,7 +208,7 @@ def read_tiff(path: Path) -> XRFMap:
     return XRFMap(
         elements=names, data=data, pixel_size_nm=pixel, units=str(meta.get("units", "")),
         source_format="tiff", extras=extras,
-        source={"path": str(path), "method": None, "datasets": {"maps": "pages"},
+        source={"path": str(path), "method": None, "datasets": {"maps": "pages"}, "pixel_size_note": note,
                 "elements": {n: f"page {i + 1}" for i, n in enumerate(names)}},
         provenance=provenance,
     )
