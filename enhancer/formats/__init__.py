@@ -24,8 +24,7 @@ from enhancer.xrfmap import XRFMap
 __all__ = [
     "FORMATS", "XRFMap", "check_hdf5_safe", "detect_format", "export_csv", "export_png",
     "export_tiff", "normalize_by_scaler", "read", "read_enhanced", "read_map", "read_map_safely",
-    "read_maps",
-    "summarize", "write_result",
+    "read_maps", "summarize", "write_result",
 ]
 
 
