@@ -120,18 +120,10 @@ def run_bench(args):
     if not cases:
         raise UserError("--cases takes letters from A, B, C")
     models = dict(zip(cases, args.models)) if args.models else {c: CASES[c][4] for c in cases}
-    if getattr(args, "universal", False):
-        import shlex
-        import sys
+    if getattr(args, "universal", False) and args.speed:  # without --speed: cli.cmd_bench
+        from .speed import run_speed
 
-        model = (args.models or ["universal"])[0]
-        if args.speed:
-            from .speed import run_speed
-
-            return run_speed(args, [model])
-        from .bench_universal import run
-
-        return run(model, args.quick, args.out, args.record, "python -m enhancer " + shlex.join(sys.argv[1:]))
+        return run_speed(args, [(args.models or ["universal"])[0]])
     if args.speed:
         from .speed import run_speed
 

@@ -18,16 +18,10 @@ from .formats import read
 EXIT_USER = 2
 
 
-def save_maps(path, xrfmap, original=None, provenance=None):
-    """Write maps by the output's suffix: a result with provenance (formats.write_result: its
-    input's layout where the suffix keeps it, else what the suffix says); a map made here
-    (degrade) as .npy or .tif."""
-    from .formats import write_result
-
+def save_maps(path, xrfmap):
+    """Write maps made here (degrade), by the output's suffix (results: pipeline.Result.write)."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if original is not None:
-        return write_result(original, xrfmap, path, provenance or {})
     if suffix == ".npy":
         np.save(path, xrfmap.data)
     elif suffix in (".tif", ".tiff"):
@@ -142,18 +136,16 @@ def cmd_train(args):
 
 
 def cmd_enhance(args):
+    from . import pipeline
     from .bundle import load_bundle
-    from .enhance import enhance_map
 
     bundle = load_bundle(args.model)
-    m = read(args.input, args.pixel_nm)
-    if m.pixel_size_nm is None:  # never the model's step in its place (formats/units.py)
+    scan = read(args.input, args.pixel_nm)  # --pixel-nm is the scan step, over the file's
+    if scan.pixel_size_nm is None:  # never the model's step in its place (formats/units.py)
         raise UserError(f"the scan step of {Path(args.input).name} is unknown (the file does not state "
-                        f"it{': ' + m.source['pixel_size_note'] if m.source.get('pixel_size_note') else ''}"
+                        f"it{': ' + scan.source['pixel_size_note'] if scan.source.get('pixel_size_note') else ''}"
                         "); give --pixel-nm")
-    result = enhance_map(m, bundle, pixel_nm=args.pixel_nm, device=args.device, ensemble=args.ensemble)
-    # with --ensemble N the uncertainty maps travel in the result (formats.write_result)
-    save_maps(args.output, result, original=m, provenance=result.provenance.get("enhancement"))
+    pipeline.run(scan, bundle, device=args.device, ensemble=args.ensemble).write(args.output)
 
 
 def cmd_evaluate(args):
@@ -179,6 +171,11 @@ def cmd_evaluate(args):
 
 
 def cmd_bench(args):
+    if args.universal and not args.speed:  # the universal model's own grid of conditions
+        from .bench_universal import run
+
+        return run((args.models or ["universal"])[0], args.quick, args.out, args.record,
+                   "python -m enhancer " + shlex.join(sys.argv[1:]))
     from .bench import run_bench
 
     run_bench(args)

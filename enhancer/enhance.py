@@ -197,7 +197,7 @@ def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 
         raise UserError(f"model {bundle.name} " + ("needs the map's probe, step and dose" if conditioned
                                                     else "is made for one condition and takes none"))
     if conditioned:
-        from .universal import condition
+        from .conditions import condition
 
         probe_px, s, counts = conditions
         counts = np.broadcast_to(np.asarray(counts, float), (e,))

@@ -1,10 +1,9 @@
-"""Quality against a truth (PSNR, SSIM, FRC resolution), single-image FRC for real data, totals,
-line profiles. Definitions follow the benchmark protocol (docs/benchmarks.md).
+"""Quality against a truth (PSNR, SSIM, FRC resolution), single-image FRC for real data, totals.
+Definitions follow the benchmark protocol (docs/benchmarks.md).
 """
 from __future__ import annotations
 
 import numpy as np
-from skimage.measure import profile_line
 from skimage.metrics import structural_similarity
 
 FRC_THRESHOLD = 1 / 7
@@ -107,11 +106,3 @@ def totals(maps) -> list[float]:
 def totals_error(output, reference) -> list[float]:
     """Relative difference of each element's total, output vs reference."""
     return [o / r - 1 if r else 0.0 for o, r in zip(totals(output), totals(reference))]
-
-
-def line_profile(map2d, p0, p1, n: int | None = None) -> np.ndarray:
-    """Values along the line p0 -> p1 ((row, col) each), bilinear, one sample per pixel or n."""
-    prof = profile_line(np.asarray(map2d, np.float64), p0, p1, order=1, mode="reflect")
-    if n:
-        prof = np.interp(np.linspace(0, len(prof) - 1, n), np.arange(len(prof)), prof)
-    return prof

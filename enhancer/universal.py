@@ -27,22 +27,13 @@ import torch.nn.functional as F
 
 from . import UserError
 from .bundle import Bundle, load_bundle, save_bundle
+from .conditions import CONDITION_CHANNELS, COUNTS, PROBE_PX, SCALES, condition
 from .degrade import FWHM_PER_SIGMA
 from .network import ResidualEnhancer, upsample
 
-PROBE_PX = (1.5, 8.0)  # probe FWHM in output pixels, each axis independently
-SCALES = (1, 2, 3, 4)
-COUNTS = (20.0, 10_000.0)  # peak counts per element
-CONDITION_CHANNELS = 4
 PATCH = 72  # fine pixels; divisible by every scale
 KINDS = ["mixed", "mixed", "aggregate", "aggregate", "star", "particles", "bars", "cell", "texture"]
 VALIDATION_SEED = 1_500_000  # below bench.HELD_OUT_SEED, above every training seed
-
-
-def condition(probe_px, scale: int, counts: float) -> torch.Tensor:
-    """The network's view of a degradation: each entry about 0..1."""
-    fx, fy = probe_px
-    return torch.tensor([fx / 8.0, fy / 8.0, scale / 4.0, math.sqrt(COUNTS[0] / counts)], dtype=torch.float32)
 
 
 def conditions_config() -> dict:

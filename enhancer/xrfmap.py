@@ -90,3 +90,13 @@ def with_fine_axes(scan: XRFMap, enhanced: XRFMap, scale: int) -> XRFMap:
     x = x.mean(0) if x.ndim == 2 else x  # (H, W) grids: one line per axis
     y = y.mean(1) if y.ndim == 2 else y
     return replace(enhanced, x_axis_um=fine_axis_um(x, scale), y_axis_um=fine_axis_um(y, scale))
+
+
+def line_profile(map2d, p0, p1, n: int | None = None) -> np.ndarray:
+    """Values along the line p0 -> p1 ((row, col) each), bilinear, one sample per pixel or n."""
+    from skimage.measure import profile_line
+
+    prof = profile_line(np.asarray(map2d, np.float64), p0, p1, order=1, mode="reflect")
+    if n:
+        prof = np.interp(np.linspace(0, len(prof) - 1, n), np.arange(len(prof)), prof)
+    return prof

@@ -42,7 +42,7 @@ def build_site(elements: int, size: int, model_name: str = "") -> int:
 
     from enhancer.bundle import load_bundle, save_bundle
     from enhancer.degrade import Degradation
-    from enhancer.enhance import enhance_map
+    from enhancer import pipeline
     from enhancer.formats import read_map
     from enhancer.network import ResidualEnhancer
     from enhancer.phantoms import phantom
@@ -88,7 +88,7 @@ def build_site(elements: int, size: int, model_name: str = "") -> int:
                              project=project, dataset=dataset, model=model,
                              started=timezone.now(), finished=timezone.now())
     original = read_map(dataset.path)
-    write_results(job, original, enhance_map(original, load_bundle(folder), device="cpu"))
+    write_results(job, pipeline.run(original, load_bundle(folder), device="cpu"))
     from xrfweb.review.data import build_job_review
 
     build_job_review(job)  # as the worker does; the cold visit below starts from nothing again

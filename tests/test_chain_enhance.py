@@ -1,5 +1,6 @@
 """The whole chain with real processes: the web stores a row and enqueues after commit, a real
 Celery worker (its own process, the real Redis) runs the task, the row changes, the web shows it."""
+import numpy as np
 import pytest
 
 from enhancer.formats import read_map
@@ -56,6 +57,10 @@ def test_a_tiff_set_is_parsed_enhanced_and_downloaded(celery_worker_process, ali
     download.write_bytes(b"".join(response.streaming_content))
     enhanced = read_map(download)
     assert enhanced.shape == (4, 320, 320)  # scale 2
+    # The chi^2 map comes with the maps: each input pixel's value over its 2 x 2 fine pixels.
+    chi2 = np.stack([enhanced.extras[f"chi2:{el}"] for el in enhanced.elements])
+    assert chi2.shape == (4, 320, 320) and np.isfinite(chi2).all() and chi2.min() >= 0
+    assert np.array_equal(chi2[:, ::2, ::2], chi2[:, 1::2, 1::2])
     assert [e.removesuffix("_enhanced") for e in enhanced.elements] == HXN_ELEMENTS \
         or enhanced.elements == HXN_ELEMENTS
     assert enhanced.pixel_size_nm == pytest.approx((25.0, 25.0))
@@ -111,10 +116,18 @@ def test_a_maps_file_comes_back_in_its_own_layout(celery_worker_process, alice, 
     assert enhanced.shape == (2, 48, 64)
     # The network starts as the identity: the enhanced maps keep each element's total counts.
     assert enhanced.data.sum(axis=(1, 2)) == pytest.approx(4 * written.sum(axis=(1, 2)), rel=1e-3)
+    # Every download carries the chi^2 map: the same one in the HDF5, the TIFF set and the CSV.
+    chi2 = np.stack([enhanced.extras[f"chi2:{el}"] for el in ("Fe", "Zn")])
+    assert chi2.shape == (2, 48, 64) and np.isfinite(chi2).all() and chi2.min() >= 0
+    tiff = tmp_path / "enhanced-tiff.zip"
+    tiff.write_bytes(b"".join(api.get(f"/api/v1/jobs/{job['id']}/result/?format=tiff").streaming_content))
+    from_tiff = read_map(tiff)
+    assert np.array_equal(np.stack([from_tiff.extras[f"chi2:{el}"] for el in ("Fe", "Zn")]), chi2)
     for fmt, magic in (("png", b"\x89PNG"), ("csv", b"row,col")):
         body = b"".join(api.get(f"/api/v1/jobs/{job['id']}/result/?format={fmt}")
                         .streaming_content)
         assert body.startswith(magic), fmt
+    assert b",chi2_Fe,chi2_Zn" in body.split(b"\n", 1)[0]
 
 
 def test_a_damaged_upload_is_rejected_in_words(celery_worker_process, alice, tmp_path):

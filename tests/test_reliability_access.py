@@ -44,8 +44,8 @@ def routes():
 def world(project, alice, staff):
     """Alice's project (bob collaborates) with a dataset, an approved and a draft model, a
     finished enhancement with real results, and a training job."""
+    from enhancer import pipeline
     from enhancer.bundle import load_bundle
-    from enhancer.enhance import enhance_map
     from enhancer.formats import read_map
     from xrfweb.jobs.work import write_results
 
@@ -60,7 +60,7 @@ def world(project, alice, staff):
                              project=project, dataset=dataset, model=approved,
                              params={"ensemble": 1, "pixel_nm": 50.0})
     original = read_map(dataset.path)
-    write_results(job, original, enhance_map(original, load_bundle(approved.bundle_ref)))
+    write_results(job, pipeline.run(original, load_bundle(approved.bundle_ref)))
     training = Job.objects.create(kind="train", status="succeeded", created_by=staff,
                                   model=draft, params={"name": "draft-one"})
     yield {"project": project, "dataset": dataset, "approved": approved, "draft": draft,

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from enhancer.baselines import upsample
 from enhancer.formats import read_map
-from enhancer.metrics import line_profile, single_image_frc_nm
+from enhancer.metrics import single_image_frc_nm
+from enhancer.xrfmap import line_profile
 from tests.conftest import make_dataset, make_tiny_model, web_client
 from tests.formats_fixtures import SCALERS, scaler_values, write_maps_v10
 from xrfweb.jobs.models import Job
@@ -49,16 +50,15 @@ def maps_dataset(project, alice, tmp_path):
 
 def finish_job(dataset, model, user, ensemble=1):
     """A succeeded job with the result files the worker writes (xrfweb.jobs.work)."""
+    from enhancer import pipeline
     from enhancer.bundle import load_bundle
-    from enhancer.enhance import enhance_map
     from xrfweb.jobs.work import write_results
 
     job = Job.objects.create(kind="enhance", status="succeeded", progress=1.0, created_by=user,
                              project=dataset.project, dataset=dataset, model=model,
                              finished=timezone.now(), params={"ensemble": ensemble})
     original = read_map(dataset.path)
-    write_results(job, original, enhance_map(original, load_bundle(model.bundle_ref),
-                                             ensemble=ensemble))
+    write_results(job, pipeline.run(original, load_bundle(model.bundle_ref), ensemble=ensemble))
     return job
 
 
@@ -227,14 +227,13 @@ def test_a_line_profile_samples_both_maps_along_the_same_line(finished, maps_dat
     assert len(after) > len(before)  # the fine grid has more samples along the line
 
 
-def test_the_trust_place_is_marked_when_there_is_no_report(finished, alice, monkeypatch):
-    import enhancer.trust
+def test_the_trust_place_is_marked_when_there_is_no_report(finished, alice):
+    from xrfweb.jobs.results import FILES
+    from xrfweb.review.data import NO_REPORT
 
-    def broken(*args, **kwargs):
-        raise enhancer.UserError("no trust today")
-    monkeypatch.setattr(enhancer.trust, "trust_report", broken)
+    (finished.result_dir / FILES["report"]).unlink()  # a result from before reports were written
     body = get_json(web_client(alice), f"/jobs/{finished.id}/review.json")
-    assert body["trust"] == {"available": False, "reason": "no trust today"}
+    assert body["trust"] == {"available": False, "reason": NO_REPORT}
     assert "chi2" not in get_json(web_client(alice), f"/jobs/{finished.id}/maps.json")
     page = web_client(alice).get(f"/jobs/{finished.id}/").content.decode()
     assert "Trust map (consistency χ²)" in page and "Not available for this job yet" in page

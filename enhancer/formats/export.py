@@ -9,6 +9,9 @@
   row, col, y_um, x_um (when known), then one column per element. Anything else (a .zip or a
   folder) -> one grid per element, `<element>.csv`, rows of the map as lines, no header, plus
   metadata.json (elements, units, pixel size, provenance).
+An enhanced map's trust maps (trustmaps.py: chi2, uncertainty) go with it in every export:
+TIFF `<element>_<kind>.tiff` (read back as trust maps), PNG a panel each under the maps,
+CSV columns `<kind>_<element>` (table) or grids `<element>_<kind>.csv`.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from enhancer import UserError
-from enhancer.formats import png, rules, tiff
+from enhancer.formats import png, rules, tiff, trustmaps
 from enhancer.formats.write import atomic_file, write_members
 from enhancer.xrfmap import XRFMap
 
@@ -37,10 +40,18 @@ def _meta(xrfmap: XRFMap) -> dict:
 def export_tiff(xrfmap: XRFMap, out_path) -> Path:
     out = Path(out_path)
 
+    trust = trustmaps.stacks(xrfmap)  # a malformed set fails here, before anything is written
+
     def members():
         for element, plane in zip(xrfmap.elements, xrfmap.data):
             meta = {"element": element, "units": xrfmap.units, "provenance": xrfmap.provenance}
             yield f"{safe_filename(element)}.tiff", tiff.tiff_bytes(plane, meta, xrfmap.pixel_size_nm)
+        for kind, stack in trust.items():
+            for element, plane in zip(xrfmap.elements, stack):
+                meta = {"element": element, "trust_map": kind, "description": trustmaps.DESCRIPTIONS[kind],
+                        "units": xrfmap.units if kind == "uncertainty" else ""}
+                yield (f"{safe_filename(element)}_{kind}.tiff",
+                       tiff.tiff_bytes(plane, meta, xrfmap.pixel_size_nm))
 
     write_members(out, members(), as_zip=out.suffix.lower() == ".zip")
     return out
@@ -52,6 +63,10 @@ def export_png(xrfmap: XRFMap, out_path, element=None) -> Path:
     chosen = [element] if element is not None else xrfmap.elements
     panels = [png.render(xrfmap.data[xrfmap.elements.index(e)], e, xrfmap.units, xrfmap.pixel_size_nm)
               for e in chosen]
+    for kind, stack in trustmaps.stacks(xrfmap).items():
+        panels += [png.render(stack[xrfmap.elements.index(e)], f"{e} {kind}",
+                              xrfmap.units if kind == "uncertainty" else "", xrfmap.pixel_size_nm)
+                   for e in chosen]
     picture = panels[0] if len(panels) == 1 else png.montage(panels)
     out = Path(out_path)
     with atomic_file(out) as tmp:
@@ -75,6 +90,7 @@ def _coordinates(xrfmap: XRFMap):
 
 def export_csv(xrfmap: XRFMap, out_path) -> Path:
     out = Path(out_path)
+    trust = trustmaps.stacks(xrfmap)
     if out.suffix.lower() == ".csv":
         _, h, w = xrfmap.shape
         rows, cols = np.mgrid[0:h, 0:w]
@@ -88,6 +104,10 @@ def export_csv(xrfmap: XRFMap, out_path) -> Path:
         columns += [plane.ravel() for plane in xrfmap.data]
         header += list(xrfmap.elements)
         fmt += ["%.7g"] * len(xrfmap.elements)
+        for kind, stack in trust.items():
+            columns += [plane.ravel() for plane in stack]
+            header += [f"{kind}_{el}" for el in xrfmap.elements]
+            fmt += ["%.7g"] * len(xrfmap.elements)
         table = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
         with atomic_file(out) as tmp, open(tmp, "w", newline="") as fh:
             fh.write(",".join(header) + "\n")
@@ -99,6 +119,11 @@ def export_csv(xrfmap: XRFMap, out_path) -> Path:
             buf = io.StringIO()
             np.savetxt(buf, plane, fmt="%.7g", delimiter=",")
             yield f"{safe_filename(element)}.csv", buf.getvalue().encode()
+        for kind, stack in trust.items():
+            for element, plane in zip(xrfmap.elements, stack):
+                buf = io.StringIO()
+                np.savetxt(buf, plane, fmt="%.7g", delimiter=",")
+                yield f"{safe_filename(element)}_{kind}.csv", buf.getvalue().encode()
         yield "metadata.json", json.dumps(_meta(xrfmap), indent=2).encode()
 
     write_members(out, members(), as_zip=out.suffix.lower() == ".zip")

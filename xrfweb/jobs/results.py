@@ -11,7 +11,8 @@ FORMATS = {
     "png": ("result.png", ".png", "a picture of every element, with scale bars"),
     "csv": ("result.csv", ".csv", "one line per pixel: row, col, position, one column per element"),
 }
-HDF5_INPUTS = ("maps-v10", "maps-v9", "pyxrf")
+# what the worker writes in a job's result folder: the downloads, and the trust report
+FILES = {**{fmt: name for fmt, (name, _, _) in FORMATS.items()}, "report": "report.json"}
 
 
 class ResultNotReady(Exception):

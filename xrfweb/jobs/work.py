@@ -4,7 +4,6 @@ Imported by the tasks but imports the science (torch) only inside the functions,
 worker's child process, so the prefork parent never touches CUDA.
 """
 import shutil
-import tempfile
 from pathlib import Path
 
 from django.db import transaction
@@ -13,55 +12,37 @@ from django.utils.text import slugify
 from enhancer import Cancelled, UserError
 from xrfweb.jobs import results
 from xrfweb.jobs.models import Job
-from xrfweb.paths import models_dir, results_dir
+from xrfweb.paths import models_dir
 from xrfweb.projects.models import Dataset
 from xrfweb.registry.models import EnhancementModel
 
 
 def enhance(job: Job, reporter) -> None:
+    from enhancer import pipeline
     from enhancer.bundle import load_bundle
-    from enhancer.enhance import enhance_map
 
     reporter.progress(0.0, "reading the map", force=True)
-    original = job.dataset.read_map()
+    scan = job.dataset.read_map()
     bundle = load_bundle(job.model.bundle_ref)
     reporter.progress(0.02, "enhancing", force=True)
-    enhanced = enhance_map(
-        original, bundle, pixel_nm=job.params.get("pixel_nm"),
+    result = pipeline.run(
+        scan, bundle, scan_step_nm=job.params.get("pixel_nm"),  # the API's pixel_nm: the step
         ensemble=int(job.params.get("ensemble", 1)),
-        progress=lambda f: reporter.progress(0.02 + 0.9 * f, "enhancing"),
+        progress=lambda f: reporter.progress(0.02 + 0.85 * f, "enhancing"),
         cancel=reporter.cancelled,
     )
     reporter.progress(0.93, "writing the results", force=True)
-    write_results(job, original, enhanced)
-    # The review page's maps, totals, resolution and trust report, so its first view is instant.
+    write_results(job, result)
+    # The review page's maps, ready before the job is marked done, so its first view is instant.
     from xrfweb.review.data import build_job_review
 
     reporter.progress(0.96, "preparing the review", force=True)
     build_job_review(job)
 
 
-def write_results(job: Job, original, enhanced) -> None:
-    """Every download format, written in a temp folder that is renamed into place when complete."""
-    from enhancer.formats import export_csv, export_png, export_tiff, write_result
-
-    files = {fmt: name for fmt, (name, _, _) in results.FORMATS.items()}
-    tmp = Path(tempfile.mkdtemp(prefix=f".{job.id}-", dir=results_dir()))
-    try:
-        if original.source_format in results.HDF5_INPUTS:
-            write_result(original, enhanced, tmp / files["h5"])
-        if original.source_format == "tiff-set":  # same member names and metadata as the input
-            write_result(original, enhanced, tmp / files["tiff"])
-        else:
-            export_tiff(enhanced, tmp / files["tiff"])
-        export_png(enhanced, tmp / files["png"])
-        export_csv(enhanced, tmp / files["csv"])
-        final = job.result_dir
-        if final.exists():  # a rerun after a crash: the new, complete set replaces the old
-            shutil.rmtree(final)
-        tmp.rename(final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+def write_results(job: Job, result) -> None:
+    """Every download, and the report the review page reads (enhancer.pipeline.Result)."""
+    result.write_downloads(job.result_dir, results.FILES)
 
 
 def train(job: Job, reporter) -> None:

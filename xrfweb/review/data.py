@@ -6,8 +6,10 @@ enhancement from its result files; both are then stored under DATA_DIR/review/ a
 Each folder is built in a temp folder and renamed into place: a reader never sees half of it,
 and two requests building at once waste work but break nothing.
 
-The job's review also holds what the page reports: totals, effective resolution (single-image
-FRC) and the trust report (enhancer.trust) when it can be made. `prepare_job` can be called by
+A job's review draws what its result holds: the enhanced maps and their trust maps (chi², and
+the uncertainty of an ensemble run) from the result files, and the numbers (totals, effective
+resolution, consistency, scan suggestions) from the report beside them; the worker computed all
+of it once (enhancer.pipeline). Nothing here computes science. `build_job_review` is called by
 the worker right after it writes the results, so that the first page view is instant.
 """
 from __future__ import annotations
@@ -29,9 +31,6 @@ from xrfweb.projects.models import Dataset
 from xrfweb.review.plots import Grid, jsonable
 
 log = logging.getLogger(__name__)
-RESOLUTION_NOTE = ("single-image FRC (checkerboard halves, 1/7 threshold): sound for the input; "
-                   "optimistic for the enhanced map and blind to invented detail, so read it "
-                   "beside the consistency (chi²) map")
 
 
 class NotReady(Exception):
@@ -188,84 +187,71 @@ def job_folder(job: Job) -> Path:
     return data_dir("review") / f"job-{job.id}-{int(job.created.timestamp() * 1e6)}"
 
 
-def _trust(input_map, enhanced, job: Job, tmp: Path) -> dict:
-    """The trust report (enhancer.trust): the chi² map is stored, the rest goes in the summary.
-    Anything that stops it leaves the page a clear reason instead of the maps."""
-    try:
-        from enhancer.bundle import load_bundle
-        from enhancer.trust import trust_report
-
-        report = trust_report(input_map, enhanced, load_bundle(job.model.bundle_ref))
-    except UserError as e:
-        return {"available": False, "reason": str(e)}
-    except Exception:  # the trust module is young: a failure must not take the page down
-        log.exception("trust report for job %s", job.id)
-        return {"available": False, "reason": "the trust report failed for this map (see the log)"}
-    np.save(tmp / "chi2.npy", np.asarray(report.pop("chi2"), np.float32), allow_pickle=False)
-    return {"available": True, **jsonable(report)}
+NO_REPORT = ("this job's result was written without a trust report (by an older version); "
+             "run the job again to get one")
 
 
-def _read_result(job: Job, before: MapSet):
-    """The enhanced maps as the worker wrote them (our own files: read in-process). An HDF5
-    result holds them beside the originals, with the trust maps; else the TIFF set."""
-    from enhancer.formats import read_map
-    from enhancer.formats import read_enhanced
-    from enhancer.xrfmap import XRFMap
-    from xrfweb.jobs.results import FORMATS
+def _read_result(job: Job):
+    """The enhanced maps with their trust maps as the worker wrote them (our own files), and
+    its report: an HDF5 result holds the maps beside the originals, else the TIFF set does."""
+    from enhancer.formats import read_enhanced, read_map
+    from xrfweb.jobs.results import FILES
 
-    h5 = job.result_dir / FORMATS["h5"][0]
-    if h5.is_file():
-        return read_enhanced(h5, XRFMap(before.elements, np.zeros((len(before.elements), 1, 1))))
-    return read_map(job.result_dir / FORMATS["tiff"][0])
+    h5 = job.result_dir / FILES["h5"]
+    result = read_enhanced(h5) if h5.is_file() else read_map(job.result_dir / FILES["tiff"])
+    report = job.result_dir / FILES["report"]
+    return result, json.loads(report.read_text()) if report.is_file() else None
+
+
+def _stack(result, kind: str, shape) -> np.ndarray | None:
+    """One kind of trust map (chi2, uncertainty) for every element, or None when any is missing."""
+    planes = [result.extras.get(f"{kind}:{el}") for el in result.elements]
+    if any(p is None or np.shape(p) != shape for p in planes):
+        return None
+    return np.stack(planes).astype(np.float32)
 
 
 def _build_job(job: Job, before: MapSet, tmp: Path) -> None:
-    from enhancer.baselines import upsample
-    from enhancer.metrics import single_image_frc_nm, totals
+    from enhancer.pipeline import difference
     from enhancer.xrfmap import fine_axis_um
-    from enhancer.xrfmap import XRFMap
 
-    result = _read_result(job, before)
-    scale = job.model.scale
+    result, report = _read_result(job)
+    scale = report["scale"] if report else job.model.scale
     e, h, w = before.maps.shape
     if result.shape != (e, h * scale, w * scale):
         raise UserError(f"the result {list(result.shape)} is not the input {[e, h, w]} "
                         f"enhanced {scale}x")
     after = result.data.astype(np.float32)
-    input_nm = before.pixel_nm or job.model.scan_step_nm
-    fine_nm = input_nm / scale if input_nm else None
     np.save(tmp / "after.npy", after, allow_pickle=False)
-    # The self-ensemble's spread, when the job ran with an ensemble: the result file keeps it.
-    sigma = [result.extras.get(f"uncertainty:{el}") for el in result.elements]
-    has_sigma = all(s is not None and np.shape(s) == after.shape[1:] for s in sigma)
-    if has_sigma:
-        np.save(tmp / "uncertainty.npy", np.stack(sigma).astype(np.float32), allow_pickle=False)
-    # Enhanced minus the input interpolated to the fine grid (the interpolation the baselines use).
-    np.save(tmp / "difference.npy", after - upsample(np.asarray(before.maps), scale),
-            allow_pickle=False)
+    np.save(tmp / "difference.npy", difference(before.maps, after, scale), allow_pickle=False)
+    sigma = _stack(result, "uncertainty", after.shape[1:])  # with an ensemble only
+    if sigma is not None:
+        np.save(tmp / "uncertainty.npy", sigma, allow_pickle=False)
+    chi2 = _stack(result, "chi2", after.shape[1:])
+    if report and chi2 is not None:  # each input pixel's value repeats over its S x S fine pixels
+        np.save(tmp / "chi2.npy", chi2[:, ::scale, ::scale], allow_pickle=False)
     fx = fine_axis_um(before.grid.x_um, scale) if before.grid.x_um is not None else None
     fy = fine_axis_um(before.grid.y_um, scale) if before.grid.y_um is not None else None
-    t_before, t_after = totals(before.maps), totals(after)
+    input_nm = before.pixel_nm or job.model.scan_step_nm
     summary = {
         "elements": before.elements, "units": before.units, "scale": scale,
-        "input_pixel_nm": input_nm, "fine_pixel_nm": fine_nm,
+        "input_pixel_nm": input_nm, "fine_pixel_nm": input_nm / scale if input_nm else None,
         "fine": {"shape": [h * scale, w * scale], "x_um": None if fx is None else fx.tolist(),
                  "y_um": None if fy is None else fy.tolist()},
-        "totals": {el: {"before": b, "after": a} for el, b, a in zip(before.elements, t_before,
-                                                                     t_after)},
-        "resolution": {}, "resolution_method": RESOLUTION_NOTE, "uncertainty_map": has_sigma,
+        "uncertainty_map": sigma is not None,
     }
-    if input_nm:
-        for i, el in enumerate(before.elements):
-            summary["resolution"][el] = {
-                "before_nm": single_image_frc_nm(before.maps[i], input_nm),
-                "after_nm": single_image_frc_nm(after[i], fine_nm)}
-    input_map = XRFMap(before.elements, np.asarray(before.maps), (input_nm, input_nm)
-                       if input_nm else None, before.grid.x_um, before.grid.y_um)
-    enhanced = XRFMap(before.elements, after, (fine_nm, fine_nm) if fine_nm else None,
-                      extras={f"uncertainty:{el}": s for el, s in zip(before.elements, sigma)}
-                      if has_sigma else {})
-    summary["trust"] = _trust(input_map, enhanced, job, tmp)
+    if report and chi2 is not None:
+        summary.update(
+            totals=report["totals"], resolution_method=report["resolution_method"],
+            resolution={el: {"before_nm": r["input_nm"], "after_nm": r["enhanced_nm"]}
+                        for el, r in report["resolution"].items()},
+            trust={"available": True, **{k: report[k] for k in (
+                "elements", "consistency", "resolution", "resolution_method", "uncertainty", "rois")}})
+    else:
+        summary.update(
+            totals={el: {"before": float(np.mean(b)), "after": float(np.mean(a))}
+                    for el, b, a in zip(before.elements, before.maps, after)},
+            resolution={}, resolution_method="", trust={"available": False, "reason": NO_REPORT})
     (tmp / "summary.json").write_text(json.dumps(jsonable(summary)))
 
 

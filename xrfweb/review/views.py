@@ -138,8 +138,8 @@ def job_region(request, job_id: int):
 @json_view
 def job_profile(request, job_id: int):
     """Before and after along one line (x0, y0) -> (x1, y1) in fine-grid pixels, each sampled
-    on its own grid at full resolution (enhancer.metrics.line_profile)."""
-    from enhancer.metrics import line_profile
+    on its own grid at full resolution (enhancer.xrfmap.line_profile)."""
+    from enhancer.xrfmap import line_profile
 
     review = _job_review(request, job_id)
     i = review.before.element_index(request.GET.get("element", ""))

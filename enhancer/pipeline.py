@@ -1,0 +1,101 @@
+"""One enhancement, from a measured map to its written result: the CLI's `enhance` and the web's
+job both run it, so a result is the same whichever way it was made.
+
+    scan --enhance--> enhanced maps --fine axes--> trust report (chi^2 always; uncertainty with
+    an ensemble; resolution; scan suggestions) --attach--> one XRFMap --write--> files
+
+`run` does the science and returns a Result; `Result.write` writes it in the input's layout (the
+CLI), `Result.write_downloads` every download the web offers (HDF5 in the input's layout, TIFF,
+PNG, CSV) and the report. Each file carries the chi^2 map (formats/trustmaps.py says where).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .bundle import Bundle
+from .xrfmap import XRFMap, with_fine_axes
+
+HDF5_INPUTS = ("maps-v10", "maps-v9", "pyxrf")
+
+
+@dataclass
+class Result:
+    scan: XRFMap  # the measured map, as read
+    enhanced: XRFMap  # on the fine grid, with its trust maps (extras) and report (provenance)
+    report: dict  # the trust report without its maps, plus totals: JSON-serialisable
+
+    def write(self, out_path) -> Path:
+        """The result in the layout the output's suffix names (the input's own where it keeps it:
+        formats.write.output_layout)."""
+        from .formats import write_result
+
+        return write_result(self.scan, self.enhanced, out_path, self.enhanced.provenance.get("enhancement"))
+
+    def write_downloads(self, folder, names: dict[str, str]) -> Path:
+        """Every download into `folder` (names: format -> file name; formats h5, tiff, png, csv,
+        report), built in a temp folder renamed into place when complete: a rerun's complete set
+        replaces the old one, a failure leaves the old one (or none)."""
+        # looked up at call time, so that a test can stand a failing writer in for one of them
+        from . import formats
+
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+        try:
+            if self.scan.source_format in HDF5_INPUTS and "h5" in names:
+                formats.write_result(self.scan, self.enhanced, tmp / names["h5"])
+            if self.scan.source_format == "tiff-set":  # same member names and metadata as the input
+                formats.write_result(self.scan, self.enhanced, tmp / names["tiff"])
+            else:
+                formats.export_tiff(self.enhanced, tmp / names["tiff"])
+            formats.export_png(self.enhanced, tmp / names["png"])
+            formats.export_csv(self.enhanced, tmp / names["csv"])
+            (tmp / names["report"]).write_text(json.dumps(self.report, default=float))
+            if folder.exists():
+                shutil.rmtree(folder)
+            tmp.rename(folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return folder
+
+
+def run(scan: XRFMap, bundle: Bundle, *, scan_step_nm=None, ensemble: int = 1, device="auto",
+        progress=None, cancel=None, physics=None) -> Result:
+    """Enhance every element of `scan`, add the fine grid's motor axes, compute the trust report
+    and attach it. scan_step_nm (nm) states the scan's step over what its file says. physics
+    (enhancer.physics.Physics) goes to a model conditioned on the measurement; None keeps a
+    single-condition model's own."""
+    from .enhance import enhance_map
+    from .trust import attach_trust, trust_report
+
+    if scan_step_nm:
+        scan = dataclasses.replace(scan, pixel_size_nm=(float(scan_step_nm),) * 2)
+    extra = {"physics": physics} if physics is not None else {}
+    enhanced = enhance_map(scan, bundle, device=device, ensemble=ensemble, progress=progress,
+                           cancel=cancel, **extra)
+    enhanced = with_fine_axes(scan, enhanced, bundle.scale)
+    report = trust_report(scan, enhanced, bundle)
+    enhanced = attach_trust(enhanced, report)
+    summary = {k: v for k, v in report.items() if k != "chi2"}
+    summary["scale"] = bundle.scale
+    summary["scan_step_nm"] = enhanced.provenance["enhancement"]["input_pixel_nm"]
+    summary["fine_pixel_nm"] = float(np.mean(enhanced.pixel_size_nm))
+    # Blur and box sampling keep the mean: the totals before and after should agree.
+    summary["totals"] = {el: {"before": float(a.mean()), "after": float(b.mean())}
+                         for el, a, b in zip(scan.elements, scan.data, enhanced.data)}
+    return Result(scan, enhanced, summary)
+
+
+def difference(scan_maps, enhanced_maps, scale: int) -> np.ndarray:
+    """What enhancement changed: the enhanced maps minus the scan interpolated onto the fine grid
+    (bicubic, the interpolation the network starts from and the baselines use)."""
+    from .baselines import upsample
+
+    return np.asarray(enhanced_maps, np.float32) - upsample(np.asarray(scan_maps), scale)
