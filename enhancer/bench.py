@@ -176,3 +176,85 @@ def record(table, cases, models):
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(config, indent=2))
         tmp.replace(path)
+
+
+# --- the web's model pages: one model's example, several models compared -------------------
+
+EXAMPLE_SEED = 2_000_999  # above HELD_OUT_SEED's range: no training run uses it
+WIENER_BALANCE = 0.05  # fixed parameters on real data (no truth to tune them on)
+RL_ITERATIONS = 30
+
+
+def _frc_curve(est, truth, pixel_nm: float) -> dict:
+    from .metrics import FRC_THRESHOLD, frc_curve, resolution_from_curve
+
+    freq, frc = frc_curve(est, truth)
+    return {"per_um": (freq / pixel_nm * 1000.0).tolist(), "frc": frc.tolist(),
+            "resolution_nm": resolution_from_curve(freq, frc, pixel_nm), "threshold": FRC_THRESHOLD}
+
+
+def example(bundle, input_px: int = 64) -> dict:
+    """One held-out cell phantom degraded by the model's own forward model, enhanced by it and by
+    the oracle baselines: {"phantom" (words), "pixel_nm" (fine), "scale", "truth", "measured",
+    "estimates" {method: (C, h, w)}, "methods" {method: psnr, ssim, frc curve}}."""
+    d, scale = bundle.degradation, bundle.scale
+    size = max(128, input_px * scale)
+    channels = 1 if bundle.elements == "any" else len(bundle.elements)
+    truth = phantom("cell", size, max(channels, 1), seed=EXAMPLE_SEED)
+    measured = d.apply(truth, seed=EXAMPLE_SEED)
+    probe = d.probe()
+    estimates = {"input": upsample(measured, scale),
+                 "wiener": wiener_oracle(measured, probe, truth, scale)[0],
+                 "rl_oracle": rl_oracle(measured, probe, truth, scale)[0],
+                 "network": enhance(measured, bundle, device="cpu")}
+    return {"phantom": f"cell phantom, seed {EXAMPLE_SEED} (held out), {size} x {size} fine pixels "
+                       f"of {d.pixel_nm:g} nm, degraded by the model's own forward model",
+            "pixel_nm": d.pixel_nm, "scale": scale, "truth": truth, "measured": measured,
+            "estimates": estimates,
+            "methods": {name: {"psnr": psnr(est, truth), "ssim": ssim(est, truth),
+                               "frc": _frc_curve(est[0], truth[0], d.pixel_nm)}
+                        for name, est in estimates.items()}}
+
+
+def compare(reference, networks: dict, measured=None, scan_step_nm=None, side_px: int = 256) -> dict:
+    """Networks (name -> bundle, all taking the reference model's input) beside the classical
+    methods, each estimate on the reference's fine grid.
+
+    measured None: a held-out cell phantom (side_px fine pixels) degraded by the reference's
+    forward model, so a truth exists: PSNR, SSIM and FRC against it, Wiener and Richardson-Lucy
+    tuned on the truth (the best they could do). measured (h, w), a real map with its step: no
+    truth, Wiener and Richardson-Lucy with fixed parameters and the reference's probe,
+    single-image FRC and the change of the total. Returns {"truth" (or None), "estimates"
+    {name: (H, W)}, "metrics" {name: {...}}, "fine_pixel_nm"}."""
+    from .baselines import richardson_lucy, wiener
+    from .metrics import single_image_frc_nm, totals
+
+    d, scale = reference.degradation, reference.scale
+    probe = d.probe()
+    if measured is None:
+        truth = phantom("cell", side_px, 1, seed=EXAMPLE_SEED)[0]
+        measured = d.apply(truth, seed=EXAMPLE_SEED)
+        estimates = {"input (bicubic)": upsample(measured, scale),
+                     "Wiener (oracle)": wiener_oracle(measured, probe, truth, scale)[0][0],
+                     "Richardson-Lucy (oracle)": rl_oracle(measured, probe, truth, scale)[0][0]}
+        fine_nm = d.pixel_nm
+    else:
+        truth, measured = None, np.ascontiguousarray(measured, np.float32)
+        estimates = {"input (bicubic)": upsample(measured, scale),
+                     f"Wiener (balance {WIENER_BALANCE:g})": wiener(measured, probe, scale, WIENER_BALANCE),
+                     f"Richardson-Lucy ({RL_ITERATIONS} iterations)": richardson_lucy(
+                         measured, probe, scale, RL_ITERATIONS)}
+        fine_nm = scan_step_nm / scale
+    estimates.update({name: enhance(measured[None], b, device="cpu")[0] for name, b in networks.items()})
+    if truth is not None:
+        metrics = {name: {"psnr": psnr(est, truth), "ssim": ssim(est, truth),
+                          "frc_nm": frc_resolution_nm(est, truth, fine_nm),
+                          "single_image_frc_nm": single_image_frc_nm(est, fine_nm)}
+                   for name, est in estimates.items()}
+    else:
+        mean_in = totals(measured)[0]
+        metrics = {name: {"single_image_frc_nm": single_image_frc_nm(est, fine_nm),
+                          "total_change": totals(est)[0] / mean_in - 1 if mean_in else None}
+                   for name, est in estimates.items()}
+        metrics["input (bicubic)"]["single_image_frc_nm_measured"] = single_image_frc_nm(measured, scan_step_nm)
+    return {"truth": truth, "estimates": estimates, "metrics": metrics, "fine_pixel_nm": fine_nm}

@@ -88,8 +88,9 @@ def _range(text: str, flag: str, least: float, most: float) -> tuple[float, floa
 
 def cmd_train(args):
     from .bundle import load_bundle
-    from .phantoms import KINDS, contrast, phantom, training_set
+    from .phantoms import KINDS
     from .train import train
+    from .trainset import build_run
 
     maps, names = [], []
     pixel = args.pixel_nm
@@ -110,27 +111,21 @@ def cmd_train(args):
     if not pixel:
         raise UserError("give --pixel-nm: the fine grid's pixel size in nm")
     fine_probe = _range(args.phantom_probe_nm, "--phantom-probe-nm", 0, 10 * pixel)
-    maps += training_set(args.phantoms, kinds, args.phantom_size, args.seed, (low, high), offsets,
-                         fine_probe, pixel)
     if coarse is not None and (args.phantoms or len(coarse) != len(maps)):
         raise UserError("--coarse takes one coarse scan per fine map, in the same order (no --phantoms)")
-    checked = ("cell", "particles", "texture") + (("aggregate",) if "aggregate" in kinds else ())
-    validation = None if coarse else [phantom(k, 128, 3, seed=10**6 + i) for i, k in enumerate(checked)]
-    if validation and (high > 1 or offsets[1] > 0):  # the best epoch must be good on these too
-        validation += [contrast(phantom(k, 128, 3, seed=10**6 + 10 + i), g, o) for i, (k, g, o) in
-                       enumerate((("particles", high, 0), ("aggregate", high, 0), ("texture", 1, offsets[1])))]
-    summary = {"files": names, "coarse_files": [Path(f).name for f in args.coarse or []],
-               "phantoms": args.phantoms, "phantom_size": args.phantom_size, "phantom_kinds": kinds,
-               "phantom_gamma": [low, high], "phantom_offset": list(offsets),
-               "phantom_probe_nm": list(fine_probe)}
+    run = build_run(maps, pixel, phantoms=args.phantoms, phantom_kinds=kinds, phantom_size=args.phantom_size,
+                    phantom_gamma=(low, high), phantom_offset=offsets, phantom_probe_nm=fine_probe,
+                    seed=args.seed, coarse=coarse,
+                    sources={"files": names, "coarse_files": [Path(f).name for f in args.coarse or []]})
     init = load_bundle(args.init) if args.init else None
 
     def report(p):
         print(json.dumps(p), flush=True)
 
-    bundle = train(maps, _degradation(args, pixel), args.out, minutes=args.minutes, steps=args.steps,
+    bundle = train(run.maps, _degradation(args, pixel), args.out, minutes=args.minutes, steps=args.steps,
                    blocks=args.blocks, filters=args.filters, device=args.device, seed=args.seed, lr=args.lr,
-                   validation=validation, source_summary=summary, progress=report, coarse=coarse, init=init,
+                   validation=run.validation, source_summary=run.summary, progress=report, coarse=run.coarse,
+                   init=init,
                    loss=args.loss, command="python -m enhancer " + shlex.join(sys.argv[1:]))
     print(json.dumps({"model": str(bundle.path), **bundle.config.get("metrics", {})}))
 

@@ -216,9 +216,3 @@ def recipe(probe_fwhm_nm: float) -> dict:
     the shipped ones learnt."""
     return {"phantom_kinds": ["mixed", "mixed", "aggregate", "aggregate", "star"],
             "phantom_gamma": [1.0, 3.0], "phantom_probe_nm": [0.0, 0.8 * probe_fwhm_nm]}
-
-
-def recipe_set(n: int, probe_fwhm_nm: float, pixel_nm: float, size: int = 192, seed: int = 0):
-    r = recipe(probe_fwhm_nm)
-    return training_set(n, r["phantom_kinds"], size, seed, r["phantom_gamma"],
-                        fine_probe_nm=r["phantom_probe_nm"], pixel_nm=pixel_nm)

@@ -50,15 +50,18 @@ def train(job: Job, reporter) -> None:
 
     from enhancer.degrade import Degradation, resample_probe
     from enhancer.formats import read_map_safely
-    from enhancer.phantoms import recipe, recipe_set
+    from enhancer.phantoms import recipe
     from enhancer.train import train as train_network
+    from enhancer.trainset import build_run
 
     p = job.params
     reporter.progress(0.0, "preparing training data", force=True)
     highres = []
     for dataset in Dataset.objects.filter(id__in=p["datasets"]):
         highres.append(read_map_safely(dataset.path, pixel_nm=dataset.pixel_nm_given).data)
-    highres += recipe_set(int(p.get("phantoms") or 0), p["probe_fwhm_nm"], p["pixel_nm"])
+    # the CLI's run, with the phantom recipe the shipped models were last tuned with
+    run = build_run(highres, p["pixel_nm"], phantoms=int(p.get("phantoms") or 0),
+                    sources={"datasets": p["datasets"]}, **recipe(p["probe_fwhm_nm"]))
     probe = None
     if p.get("probe_dataset"):
         probe_set = Dataset.objects.get(id=p["probe_dataset"])
@@ -77,11 +80,10 @@ def train(job: Job, reporter) -> None:
 
     try:
         bundle = train_network(
-            highres, degradation, work_dir, steps=p.get("steps"), minutes=p.get("minutes"),
+            run.maps, degradation, work_dir, steps=p.get("steps"), minutes=p.get("minutes"),
             blocks=int(p.get("blocks", 8)), filters=int(p.get("filters", 32)),
             progress=progress, cancel=reporter.cancelled, probe=probe,
-            source_summary={"datasets": p["datasets"], "phantoms": p.get("phantoms", 0),
-                            **recipe(p["probe_fwhm_nm"])},
+            validation=run.validation, source_summary=run.summary,
         )
     except Cancelled:
         shutil.rmtree(work_dir, ignore_errors=True)  # no resume after a cancel

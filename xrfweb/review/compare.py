@@ -1,10 +1,9 @@
 """Models and classical methods side by side on the same map.
 
-With no dataset: a held-out phantom degraded by the first model's forward model, so a truth
-exists: PSNR, SSIM and FRC resolution against it, with Wiener and Richardson-Lucy tuned on the
-truth (enhancer.baselines.*_oracle: the best those methods could do).
-With a dataset (real data, no truth): a central crop of one element, Wiener and
-Richardson-Lucy with fixed parameters and the first model's probe, and single-image FRC.
+The science is enhancer.bench.compare: with no dataset, a held-out phantom with its truth and
+oracle-tuned Wiener and Richardson-Lucy; with a dataset (real data, no truth), a central crop of
+one element with fixed parameters and single-image FRC. Here: which models take part, the crop,
+the plots and the cache.
 
 Every estimate lies on the first model's fine grid; a model that expects another scan step is
 listed with the reason and not run. Results are kept under DATA_DIR/review/ by their inputs.
@@ -19,12 +18,10 @@ import numpy as np
 from enhancer import UserError
 from xrfweb.paths import data_dir
 from xrfweb.review.data import write_json_atomic
-from xrfweb.review.model_review import EXAMPLE_SEED, config_key
+from xrfweb.review.model_review import config_key
 from xrfweb.review.plots import Grid, heatmap, jsonable
 
 FINE_PX = 256  # the side of the compared region on the fine grid: small enough for a CPU request
-WIENER_BALANCE = 0.05  # fixed parameters on real data (no truth to tune them on)
-RL_ITERATIONS = 30
 
 
 def _fits(bundle, reference) -> str:
@@ -37,10 +34,9 @@ def _fits(bundle, reference) -> str:
     return ""
 
 
-def _run_models(models, bundles, measured, reference) -> tuple[dict, dict]:
-    from enhancer.enhance import enhance
-
-    estimates, skipped = {}, {}
+def _networks(models, bundles, reference) -> tuple[dict, dict]:
+    """The models that can take the reference's input (name -> bundle), and why the others not."""
+    networks, skipped = {}, {}
     for model, bundle in zip(models, bundles):
         problem = _fits(bundle, reference)
         if not problem and bundle.elements != "any" and len(bundle.elements) != 1:
@@ -48,42 +44,29 @@ def _run_models(models, bundles, measured, reference) -> tuple[dict, dict]:
         if problem:
             skipped[model.name] = problem
         else:
-            estimates[model.name] = enhance(measured[None], bundle, device="cpu")[0]
-    return estimates, skipped
+            networks[model.name] = bundle
+    return networks, skipped
 
 
 def on_phantom(models, bundles) -> dict:
-    from enhancer.baselines import rl_oracle, upsample, wiener_oracle
-    from enhancer.metrics import frc_resolution_nm, psnr, single_image_frc_nm, ssim
-    from enhancer.phantoms import phantom
+    from enhancer.bench import EXAMPLE_SEED, compare
 
     ref = bundles[0]
-    d, scale = ref.degradation, ref.scale
-    truth = phantom("cell", FINE_PX, 1, seed=EXAMPLE_SEED)[0]
-    measured = d.apply(truth, seed=EXAMPLE_SEED)
-    probe = d.probe()
-    estimates = {"input (bicubic)": upsample(measured, scale),
-                 "Wiener (oracle)": wiener_oracle(measured, probe, truth, scale)[0][0],
-                 "Richardson-Lucy (oracle)": rl_oracle(measured, probe, truth, scale)[0][0]}
-    networks, skipped = _run_models(models, bundles, measured, ref)
-    estimates.update(networks)
-    um = np.arange(FINE_PX) * d.pixel_nm / 1000
+    d = ref.degradation
+    networks, skipped = _networks(models, bundles, ref)
+    result = compare(ref, networks, side_px=FINE_PX)
+    um = np.arange(FINE_PX) * result["fine_pixel_nm"] / 1000
     grid = Grid(FINE_PX, FINE_PX, um, um)
-    rows = {name: {"psnr": psnr(est, truth), "ssim": ssim(est, truth),
-                   "frc_nm": frc_resolution_nm(est, truth, d.pixel_nm),
-                   "single_image_frc_nm": single_image_frc_nm(est, d.pixel_nm)}
-            for name, est in estimates.items()}
     return {"source": f"held-out cell phantom (seed {EXAMPLE_SEED}) degraded by {models[0].name}'s "
                       f"forward model: probe {d.probe_fwhm_nm:g} nm, step {d.step_nm:g} nm, "
                       f"{d.counts:g} counts at the peak",
-            "truth": True, "maps": {"truth": heatmap(truth, grid),
-                                    **{name: heatmap(e, grid) for name, e in estimates.items()}},
-            "metrics": rows, "skipped": skipped}
+            "truth": True, "maps": {"truth": heatmap(result["truth"], grid),
+                                    **{name: heatmap(e, grid) for name, e in result["estimates"].items()}},
+            "metrics": result["metrics"], "skipped": skipped}
 
 
 def on_dataset(models, bundles, mapset, element: str) -> dict:
-    from enhancer.baselines import richardson_lucy, upsample, wiener
-    from enhancer.metrics import single_image_frc_nm, totals
+    from enhancer.bench import compare
 
     ref = bundles[0]
     scale = ref.scale
@@ -95,27 +78,16 @@ def on_dataset(models, bundles, mapset, element: str) -> dict:
     side = max(16, FINE_PX // scale)
     h, w = full.shape
     r0, c0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    crop = np.ascontiguousarray(full[r0 : r0 + side, c0 : c0 + side])
-    probe = ref.degradation.probe()
-    estimates = {"input (bicubic)": upsample(crop, scale),
-                 f"Wiener (balance {WIENER_BALANCE:g})": wiener(crop, probe, scale,
-                                                                WIENER_BALANCE),
-                 f"Richardson-Lucy ({RL_ITERATIONS} iterations)": richardson_lucy(
-                     crop, probe, scale, RL_ITERATIONS)}
-    networks, skipped = _run_models(models, bundles, crop, ref)
-    estimates.update(networks)
-    fine_nm = step / scale
+    crop = full[r0 : r0 + side, c0 : c0 + side]
+    networks, skipped = _networks(models, bundles, ref)
+    result = compare(ref, networks, crop, step)
+    fine_nm = result["fine_pixel_nm"]
     ch, cw = crop.shape[0] * scale, crop.shape[1] * scale
     grid = Grid(ch, cw, np.arange(cw) * fine_nm / 1000, np.arange(ch) * fine_nm / 1000)
-    mean_in = totals(crop)[0]
-    rows = {name: {"single_image_frc_nm": single_image_frc_nm(est, fine_nm),
-                   "total_change": totals(est)[0] / mean_in - 1 if mean_in else None}
-            for name, est in estimates.items()}
-    rows["input (bicubic)"]["single_image_frc_nm_measured"] = single_image_frc_nm(crop, step)
     return {"source": f"{element}, central {crop.shape[0]} x {crop.shape[1]} pixels of the map "
                       f"(rows {r0}-{r0 + crop.shape[0] - 1}, columns {c0}-{c0 + crop.shape[1] - 1})",
-            "truth": False, "maps": {name: heatmap(e, grid) for name, e in estimates.items()},
-            "metrics": rows, "skipped": skipped}
+            "truth": False, "maps": {name: heatmap(e, grid) for name, e in result["estimates"].items()},
+            "metrics": result["metrics"], "skipped": skipped}
 
 
 def comparison(models, dataset=None, mapset=None, element: str = "") -> dict:

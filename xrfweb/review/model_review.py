@@ -18,8 +18,7 @@ from xrfweb.review.data import write_json_atomic
 from xrfweb.registry.models import EnhancementModel
 from xrfweb.review.plots import Grid, heatmap, jsonable
 
-EXAMPLE_SEED = 2_000_999  # above enhancer.bench.HELD_OUT_SEED's range: no training run uses it
-INPUT_PX = 64
+INPUT_PX = 64  # the example phantom's side in input pixels
 
 
 def bundle_config(model: EnhancementModel) -> dict:
@@ -61,52 +60,21 @@ def history(config: dict) -> list[dict]:
     return [r for r in rows if isinstance(r, dict)]
 
 
-def _frc(est, truth, pixel_nm: float) -> dict:
-    from enhancer.metrics import FRC_THRESHOLD, frc_curve, resolution_from_curve
-
-    freq, frc = frc_curve(est, truth)
-    return {"per_um": (freq / pixel_nm * 1000.0).tolist(), "frc": frc.tolist(),
-            "resolution_nm": resolution_from_curve(freq, frc, pixel_nm),
-            "threshold": FRC_THRESHOLD}
-
-
 def build_example(model: EnhancementModel) -> dict:
-    """Truth, measured input, and every method's estimate on one held-out phantom, with scores."""
-    from enhancer.baselines import rl_oracle, upsample, wiener_oracle
+    """Truth, measured input, and every method's estimate on one held-out phantom, with scores
+    (enhancer.bench.example), as the page draws them."""
+    from enhancer.bench import example
     from enhancer.bundle import load_bundle
-    from enhancer.enhance import enhance
-    from enhancer.metrics import psnr, ssim
-    from enhancer.phantoms import phantom
 
-    bundle = load_bundle(model.bundle_ref)
-    d, scale = bundle.degradation, bundle.scale
-    size = max(128, INPUT_PX * scale)
-    channels = 1 if bundle.elements == "any" else len(bundle.elements)
-    truth = phantom("cell", size, max(channels, 1), seed=EXAMPLE_SEED)
-    measured = d.apply(truth, seed=EXAMPLE_SEED)
-    probe = d.probe()
-    estimates = {
-        "input": upsample(measured, scale),
-        "wiener": wiener_oracle(measured, probe, truth, scale)[0],
-        "rl_oracle": rl_oracle(measured, probe, truth, scale)[0],
-        "network": enhance(measured, bundle, device="cpu"),
-    }
-    fine = Grid(size, size, np.arange(size) * d.pixel_nm / 1000, np.arange(size) * d.pixel_nm / 1000)
-    coarse_n = measured.shape[-1]
-    coarse_um = (np.arange(coarse_n) * scale + (scale - 1) / 2) * d.pixel_nm / 1000
-    coarse = Grid(coarse_n, coarse_n, coarse_um, coarse_um, px_step=scale,
-                  px_offset=(scale - 1) / 2)
-    out = {
-        "phantom": f"cell phantom, seed {EXAMPLE_SEED} (held out), {size} x {size} fine pixels "
-                   f"of {d.pixel_nm:g} nm, degraded by the model's own forward model",
-        "maps": {"truth": heatmap(truth[0], fine), "measured": heatmap(measured[0], coarse)},
-        "methods": {},
-    }
-    for name, est in estimates.items():
-        out["maps"][name] = heatmap(est[0], fine)
-        out["methods"][name] = {"psnr": psnr(est, truth), "ssim": ssim(est, truth),
-                                "frc": _frc(est[0], truth[0], d.pixel_nm)}
-    return jsonable(out)
+    ex = example(load_bundle(model.bundle_ref), INPUT_PX)
+    pixel_nm, scale, size = ex["pixel_nm"], ex["scale"], ex["truth"].shape[-1]
+    fine = Grid(size, size, np.arange(size) * pixel_nm / 1000, np.arange(size) * pixel_nm / 1000)
+    coarse_n = ex["measured"].shape[-1]
+    coarse_um = (np.arange(coarse_n) * scale + (scale - 1) / 2) * pixel_nm / 1000
+    coarse = Grid(coarse_n, coarse_n, coarse_um, coarse_um, px_step=scale, px_offset=(scale - 1) / 2)
+    maps = {"truth": heatmap(ex["truth"][0], fine), "measured": heatmap(ex["measured"][0], coarse),
+            **{name: heatmap(est[0], fine) for name, est in ex["estimates"].items()}}
+    return jsonable({"phantom": ex["phantom"], "maps": maps, "methods": ex["methods"]})
 
 
 def example(model: EnhancementModel) -> dict:
