@@ -4,6 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+# Development: DEBUG on (it defaults to off), and a key kept in the data folder so that sign-ins
+# survive a restart (the settings have no fixed key).
+export DEBUG=${DEBUG:-1}
+data_dir=${XRFWEB_DATA_DIR:-var}
+mkdir -p "$data_dir"
+[ -s "$data_dir/secret_key" ] || (umask 077 && head -c 48 /dev/urandom | base64 -w0 > "$data_dir/secret_key")
+export SECRET_KEY=${SECRET_KEY:-$(cat "$data_dir/secret_key")}
 prefix=${XRFWEB_QUEUE_PREFIX:-}
 source scripts/redis.sh
 

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+export DEBUG=1  # the tests run the development settings (DEBUG defaults to off)
 source scripts/redis.sh
 
 if [ ! -x /usr/bin/chromium ]; then

@@ -3,6 +3,7 @@
 Import helpers from here (`from tests.conftest import ...` is not needed: fixtures are global).
 """
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -36,6 +37,10 @@ def pytest_configure(config):
     redis_base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
     os.environ["REDIS_URL"] = f"{redis_base}/{TEST_REDIS_DB}"
     os.environ["DJANGO_SETTINGS_MODULE"] = "xrfweb.settings"
+    # DEBUG defaults to off (production-safe); the tests run the development settings, with one
+    # key that the live server, workers and web processes they start all share.
+    os.environ["DEBUG"] = "1"
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 
     from django.conf import settings
 

@@ -19,10 +19,24 @@ def run_manage(*args, **env_changes):
                           capture_output=True, text=True, timeout=120)
 
 
-def test_check_is_clean_with_defaults():
-    result = run_manage("check")
+def test_check_is_clean_in_development():
+    result = run_manage("check", DEBUG="1")
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_the_defaults_are_production_safe():
+    """Nothing set: DEBUG is off, so start-up demands a SECRET_KEY (there is no fixed one)."""
+    result = run_manage("check")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+    show = ("from django.conf import settings; "
+            "print(settings.DEBUG, settings.SESSION_COOKIE_SECURE, settings.SECRET_KEY)")
+    first = run_manage("shell", "--no-imports", "-c", show, SECRET_KEY="k" * 60, ALLOWED_HOSTS="xrf.example.org")
+    assert first.stdout.split() == ["False", "True", "k" * 60], first.stderr
+    # Development without a key: a random one per process, never a value written in the code.
+    keys = [run_manage("shell", "--no-imports", "-c", show, DEBUG="1").stdout.split() for _ in range(2)]
+    assert keys[0][0] == "True" and keys[0][2] != keys[1][2], keys
 
 
 def test_production_settings_pass_the_deployment_checklist():
@@ -42,7 +56,7 @@ def test_production_settings_pass_the_deployment_checklist():
     ({"DATABASE_URL": "nosuchdb://x/y"}, "DATABASE_URL"),
 ])
 def test_bad_environment_values_stop_start_up_with_a_message(env, message):
-    result = run_manage("check", **env)
+    result = run_manage("check", **{"DEBUG": "1", **env})
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and message in result.stderr
 
