@@ -60,9 +60,51 @@ def shipped_bundles() -> list[Path]:
     return sorted(p for p in SHIPPED_DIR.glob("*") if (p / CONFIG).is_file() and (p / WEIGHTS).is_file())
 
 
+NUMBER = (int, float)
+# The fields model.json may hold and their types (a dict: a section checked field by field;
+# a list [spec]: each item). Pages show these, so a wrong type or an unknown key is refused,
+# naming the field, on upload and on load. None stands for an absent value anywhere.
+_PROTOCOL = {"pixel_nm": NUMBER, "probe_fwhm_nm": NUMBER, "scale": NUMBER, "counts": NUMBER}
+SCHEMA = {
+    "format": str, "software_version": str, "name": str, "elements": (str, list),
+    "pixel_nm": NUMBER, "scale": int, "degradation": dict, "normalisation": dict,
+    "architecture": dict, "conditions": dict, "command": str, "training": dict,
+    "metrics": {"validation_psnr": NUMBER, "validation_ssim": NUMBER},
+    "benchmark": {"case": str, "protocol": _PROTOCOL, "machine": str, "software_version": str,
+                  "command": str,
+                  "results": [{"case": str, "set": str, "summary": {"*": {"*": NUMBER}}}]},
+}
+
+
+def _check_types(value, spec, where: str) -> None:
+    if value is None:
+        return
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            raise UserError(f"model.json: {where} must be a section (an object)")
+        for key, item in value.items():
+            field = f"{where}.{key}" if where else str(key)
+            if key not in spec and "*" not in spec:
+                raise UserError(f"model.json: unknown field {field}")
+            _check_types(item, spec.get(key, spec.get("*")), field)
+    elif isinstance(spec, list):
+        if not isinstance(value, list):
+            raise UserError(f"model.json: {where} must be a list")
+        for i, item in enumerate(value):
+            _check_types(item, spec[0], f"{where}[{i}]")
+    elif not isinstance(value, spec) or (isinstance(value, bool) and spec is not bool):
+        kinds = spec if isinstance(spec, tuple) else (spec,)
+        names = " or ".join(sorted({"a number" if k in NUMBER else {str: "text", list: "a list",
+                                    dict: "a section"}[k] for k in kinds}))
+        raise UserError(f"model.json: {where} must be {names}, not {type(value).__name__}")
+
+
 def _check_config(config: dict) -> dict:
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise UserError(f"model.json is not an xrfweb model config (its 'format' must be {FORMAT!r})")
+    _check_types(config, SCHEMA, "")
+    if isinstance(config.get("elements"), list) and not all(isinstance(e, str) for e in config["elements"]):
+        raise UserError("model.json: elements must be a list of element names (text)")
     arch = config.get("architecture")
     try:
         channels, blocks, filters = (int(arch[k]) for k in ("channels", "blocks", "filters"))
@@ -80,6 +122,11 @@ def _check_config(config: dict) -> dict:
     if scale < 1 or scale > 16 or pixel_nm <= 0:
         raise UserError("model.json needs scale in 1..16 and a positive pixel_nm")
     return config
+
+
+def check_config(config) -> dict:
+    """model.json's content checked against the schema (on upload and whenever it is read)."""
+    return _check_config(config)
 
 
 def build(config: dict, weights: dict[str, torch.Tensor]) -> ResidualEnhancer:

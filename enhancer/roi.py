@@ -25,7 +25,6 @@ x_um, y_um are the centre of the box; width_um, height_um its full extent (margi
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -220,8 +219,10 @@ CONVENTION = ("x along columns, y along rows, in um: the file's motor positions,
 
 def scan_list_csv(rois: list[dict], elements: list[str]) -> str:
     """The scan list as CSV text: CSV_COLUMNS, then the mean content of each element."""
+    from enhancer.formats.export import csv_writer
+
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow([*CSV_COLUMNS, *(f"{el}_mean" for el in elements)])
     for r in rois:
         writer.writerow([*(f"{r[c]:.6g}" if isinstance(r[c], float) else r[c] for c in CSV_COLUMNS),

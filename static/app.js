@@ -3,7 +3,11 @@
 const xrf = (() => {
   const POLL_MS = 1000;
   const csrf = () => document.querySelector("[name=csrfmiddlewaretoken]")?.value || "";
+  // Text into HTML (innerHTML templates): every value from the server goes through it.
   const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  // Text into Plotly (titles, ticks, legend and hover): Plotly reads a little HTML there (links,
+  // styles), so names from uploads and model bundles go in escaped. The one helper for plots.
+  const plotText = (s) => String(s ?? "").replace(/[&<>]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;" })[c]);
 
   // Streams the file with XHR so the browser reports upload progress.
   function uploadForm(id) {
@@ -69,7 +73,7 @@ const xrf = (() => {
   }
 
   function downloads(job, urlFor) {
-    return (job.results || []).map((f) => `<a href="${urlFor(job.id, f)}">${f.toUpperCase()}</a>`).join(" ");
+    return (job.results || []).map((f) => `<a href="${esc(urlFor(job.id, f))}">${esc(f.toUpperCase())}</a>`).join(" ");
   }
 
   function liveJobs(id) {
@@ -77,16 +81,16 @@ const xrf = (() => {
     const resultUrl = (jobId, fmt) => `/jobs/${jobId}/result.${fmt}`;
     poll(table.dataset.url, (data) => {
       table.querySelector("tbody").innerHTML = data.jobs.map((j) => `
-        <tr data-id="${j.id}">
-          <td><a href="/jobs/${j.id}/">#${j.id}</a></td><td>${esc(j.kind)}</td>
+        <tr data-id="${esc(j.id)}">
+          <td><a href="/jobs/${esc(j.id)}/">#${esc(j.id)}</a></td><td>${esc(j.kind)}</td>
           <td class="status ${esc(j.status)}">${esc(j.status)}</td>
-          <td><progress max="1" value="${j.progress}"></progress> ${Math.round(100 * j.progress)} %</td>
-          <td>${j.queue_position ?? ""}</td><td>${esc(j.worker)}</td>
+          <td><progress max="1" value="${esc(j.progress)}"></progress> ${Math.round(100 * j.progress)} %</td>
+          <td>${esc(j.queue_position)}</td><td>${esc(j.worker)}</td>
           <td>${j.started ? new Date(j.started).toLocaleString() : ""}</td>
           <td>${j.duration_s != null ? Math.round(j.duration_s) + " s" : ""}</td>
           <td>${esc(j.error || j.message)}</td><td>${downloads(j, resultUrl)}</td>
           <td>${["queued", "running"].includes(j.status) && !j.cancel_requested
-            ? `<button data-cancel="${j.id}">Cancel</button>` : ""}</td>
+            ? `<button data-cancel="${esc(j.id)}">Cancel</button>` : ""}</td>
         </tr>`).join("") || `<tr><td colspan="11">No jobs yet.</td></tr>`;
     });
     table.addEventListener("click", async (event) => {
@@ -116,9 +120,9 @@ const xrf = (() => {
     const traces = [];
     for (const [label, points] of Object.entries(curves)) {
       const steps = points.map((p) => p.step);
-      traces.push({ x: steps, y: points.map((p) => p.loss), name: `${label} loss`, mode: "lines" });
+      traces.push({ x: steps, y: points.map((p) => p.loss), name: plotText(`${label} loss`), mode: "lines" });
       const val = points.filter((p) => p.val_psnr != null);
-      traces.push({ x: val.map((p) => p.step), y: val.map((p) => p.val_psnr), name: `${label} validation PSNR (dB)`,
+      traces.push({ x: val.map((p) => p.step), y: val.map((p) => p.val_psnr), name: plotText(`${label} validation PSNR (dB)`),
                     mode: "lines+markers", yaxis: "y2" });
     }
     Plotly.react(id, traces, {
@@ -136,5 +140,23 @@ const xrf = (() => {
     });
   }
 
-  return { uploadForm, pollDatasets, liveJobs, liveJob, liveTraining, plotCurves };
+  return { esc, plotText, uploadForm, pollDatasets, liveJobs, liveJob, liveTraining, plotCurves };
 })();
+
+// Each page starts here, from data attributes on <body> (data-page and its URLs): the
+// Content-Security-Policy runs no inline script and no inline handler.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("form.controls").forEach((f) => f.addEventListener("submit", (e) => e.preventDefault()));
+  const d = { ...document.body.dataset };
+  const start = {
+    jobs: () => xrf.liveJobs("jobs"),
+    project: () => { xrf.uploadForm("upload"); xrf.pollDatasets("datasets"); },
+    "model-curves": () => xrf.plotCurves("curves", JSON.parse(document.getElementById("curves-data").textContent)),
+    training: () => xrf.liveTraining(d.status, "curves"),
+    dataset: () => xrfReview.datasetPage(d),
+    job: () => xrfReview.jobPage(d),
+    model: () => xrfReview.modelPage(d),
+    compare: () => xrfReview.comparePage(d),
+  }[d.page];
+  if (start) start();
+});

@@ -37,7 +37,10 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    # bypass_csp: Playwright evaluates wait_for_function's string predicates with eval, which the
+    # site's Content-Security-Policy forbids; test_security_browser.py checks pages with it on.
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True,
+                                  bypass_csp=True)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))

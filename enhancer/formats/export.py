@@ -88,6 +88,26 @@ def _coordinates(xrfmap: XRFMap):
     return None
 
 
+def csv_writer(fh):
+    """A CSV writer for files people open in spreadsheets (the one rule for every CSV we write):
+    the csv module quotes commas, quotes and newlines, and text that a spreadsheet would run as
+    a formula gets a leading ' (OWASP: = + - @, and tab or carriage return; defusedcsv covers
+    the first, this the last two)."""
+    from defusedcsv import csv as defused
+
+    # Lines end in CRLF (RFC 4180): the csv module then quotes a lone CR or LF inside a cell too.
+    writer = defused.writer(fh, lineterminator="\r\n")
+
+    def neutral(cell):
+        return "'" + cell if isinstance(cell, str) and cell[:1] in ("\t", "\r") else cell
+
+    class Writer:
+        def writerow(self, row):
+            return writer.writerow([neutral(c) for c in row])
+
+    return Writer()
+
+
 def export_csv(xrfmap: XRFMap, out_path) -> Path:
     out = Path(out_path)
     trust = trustmaps.stacks(xrfmap)
@@ -110,8 +130,8 @@ def export_csv(xrfmap: XRFMap, out_path) -> Path:
             fmt += ["%.7g"] * len(xrfmap.elements)
         table = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
         with atomic_file(out) as tmp, open(tmp, "w", newline="") as fh:
-            fh.write(",".join(header) + "\n")
-            np.savetxt(fh, table, fmt=fmt, delimiter=",")
+            csv_writer(fh).writerow(header)  # element names come from the upload
+            np.savetxt(fh, table, fmt=fmt, delimiter=",", newline="\r\n")  # numbers only
         return out
 
     def members():

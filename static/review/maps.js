@@ -39,7 +39,7 @@ const xrfMaps = (() => {
   }
 
   // Plotly reads a little HTML in titles and hover text: names from uploaded files go in as text.
-  const text = (s) => String(s ?? "").replace(/[&<>]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;" })[c]);
+  const text = xrf.plotText;
   const fmt = (v) => (v == null || !isFinite(v) ? "–" : Math.abs(v) >= 1e4 || Math.abs(v) < 1e-2 ? v.toExponential(3) : v.toPrecision(4));
 
   // Settings shared by every map on a page; controls change them and redraw.

@@ -6,7 +6,9 @@ const xrfReview = (() => {
   const { getJSON, fmt, Settings, MapView, bindControls } = xrfMaps;
   const POLL_MS = 1000;
   const $ = (id) => document.getElementById(id);
-  const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  // Every string from the server (names from uploads, model.json) goes in as text: esc() for
+  // HTML, pt() for Plotly's titles, ticks, legend and hover (one helper each, in app.js).
+  const { esc, plotText: pt } = xrf;
   const query = (url, params) => `${url}${url.includes("?") ? "&" : "?"}${new URLSearchParams(params)}`;
   const PLOT = { responsive: true, displaylogo: false };
   const say = (id, text) => { const el = $(id); if (el) el.textContent = text; };
@@ -143,33 +145,33 @@ const xrfReview = (() => {
         const axis = um ? "um" : "px";
         if ($("profile-placeholder")) $("profile-placeholder").remove();
         $("profile").hidden = false;  // shown before drawing: Plotly sizes it from its box
-        const trace = (side, name, style) => ({ x: p[side].distance[axis], y: p[side].values, name, mode: "lines+markers", line: style });
+        const trace = (side, name, style) => ({ x: p[side].distance[axis], y: p[side].values, name: pt(name), mode: "lines+markers", line: style });
         Plotly.react($("profile"), [trace("before", `before (input grid)`, { color: "#6b7280" }),
           trace("after", `after (enhanced)`, { color: "#dc2626" })], {
-          margin: { t: 30, r: 10 }, title: { text: `${p.element} along the line` },
+          margin: { t: 30, r: 10 }, title: { text: pt(`${p.element} along the line`) },
           xaxis: { title: { text: `distance (${um ? "µm" : "fine pixels"})` } },
-          yaxis: { title: { text: p.units || "value" } }, legend: { orientation: "h" } }, PLOT);
+          yaxis: { title: { text: pt(p.units || "value") } }, legend: { orientation: "h" } }, PLOT);
       } catch (err) { say("map-status", `Profile: ${err.message}`); }
     }
 
     function numbers(s) {
       const rows = s.elements.map((el) => {
         const t = s.totals[el], r = s.resolution[el] || {}, c = ((s.trust.consistency || {}).elements || {})[el] || {};
-        const change = t.before ? 100 * (t.after / t.before - 1) : null;
+        const change = t.before ? 100 * (t.after / t.before - 1) : null;  // numbers: fmt() or toFixed() give text
         return `<tr><td>${esc(el)}</td><td>${fmt(t.before)}</td><td>${fmt(t.after)}</td><td>${change == null ? "–" : change.toFixed(2) + " %"}</td>
           <td>${fmt(r.before_nm)}</td><td>${fmt(r.after_nm)}</td><td class="verdict ${esc(c.verdict)}">${esc(c.verdict || "–")}</td></tr>`;
       });
       $("numbers").innerHTML = `<tr><th>Element</th><th>Mean before (${esc(s.units || "map units")})</th><th>Mean after</th>
         <th>Change</th><th>Resolution before (nm)</th><th>after (nm)</th><th>Consistency</th></tr>${rows.join("")}`;
-      const els = s.elements;
+      const els = s.elements, ticks = els.map(pt);
       Plotly.react($("totals-bars"), [
-        { type: "bar", name: "before", x: els, y: els.map((e) => s.totals[e].before), marker: { color: "#9ca3af" } },
-        { type: "bar", name: "after", x: els, y: els.map((e) => s.totals[e].after), marker: { color: "#2563eb" } }],
+        { type: "bar", name: "before", x: ticks, y: els.map((e) => s.totals[e].before), marker: { color: "#9ca3af" } },
+        { type: "bar", name: "after", x: ticks, y: els.map((e) => s.totals[e].after), marker: { color: "#2563eb" } }],
       { barmode: "group", title: { text: "Per-element totals (mean per pixel)" }, margin: { t: 30, r: 10 }, legend: { orientation: "h" } }, PLOT);
       const withRes = els.filter((e) => s.resolution[e]);
       Plotly.react($("resolution-bars"), [
-        { type: "bar", name: "before", x: withRes, y: withRes.map((e) => s.resolution[e].before_nm), marker: { color: "#9ca3af" } },
-        { type: "bar", name: "after", x: withRes, y: withRes.map((e) => s.resolution[e].after_nm), marker: { color: "#2563eb" } }],
+        { type: "bar", name: "before", x: withRes.map(pt), y: withRes.map((e) => s.resolution[e].before_nm), marker: { color: "#9ca3af" } },
+        { type: "bar", name: "after", x: withRes.map(pt), y: withRes.map((e) => s.resolution[e].after_nm), marker: { color: "#2563eb" } }],
       { barmode: "group", title: { text: "Effective resolution, single-image FRC (nm, lower is finer)" },
         margin: { t: 30, r: 10 }, legend: { orientation: "h" } }, PLOT);
       say("resolution-method", withRes.length ? `Resolution: ${s.resolution_method}.` : "No pixel size: no resolution in nm.");
@@ -182,13 +184,13 @@ const xrfReview = (() => {
         return;
       }
       const c = t.consistency;
-      const rois = (t.rois || []).slice(0, 10).map((r) => `<tr><td>${r.rank}</td><td>${fmt(r.x_um)}</td><td>${fmt(r.y_um)}</td>
-        <td>${fmt(r.width_um)} × ${fmt(r.height_um)}</td><td>${fmt(r.score)}</td><td>${r.cluster}</td></tr>`).join("");
+      const rois = (t.rois || []).slice(0, 10).map((r) => `<tr><td>${esc(r.rank)}</td><td>${fmt(r.x_um)}</td><td>${fmt(r.y_um)}</td>
+        <td>${fmt(r.width_um)} × ${fmt(r.height_um)}</td><td>${fmt(r.score)}</td><td>${esc(r.cluster)}</td></tr>`).join("");
       const unc = t.uncertainty ? Object.entries(t.uncertainty).map(([el, u]) =>
         `${esc(el)}: mean σ ${fmt(u.mean_sigma)} (${fmt(100 * (u.relative_to_mean || 0))} % of the mean)`).join("; ")
         : "no uncertainty map (run with an ensemble > 1 to get one)";
       $("trust-summary").innerHTML = `<p>Consistency verdict: <b class="verdict ${esc(c.verdict)}">${esc(c.verdict)}</b>
-        (χ² threshold ${fmt(c.threshold)}, window ${c.window_px} px, gain from the ${esc(c.gain_source)}).</p>
+        (χ² threshold ${fmt(c.threshold)}, window ${esc(c.window_px)} px, gain from the ${esc(c.gain_source)}).</p>
         <p>Uncertainty: ${unc}.</p>
         ${rois ? `<h3>Suggested fine scans</h3><table><tr><th>Rank</th><th>x (µm)</th><th>y (µm)</th><th>Size (µm)</th><th>Score</th><th>Kind</th></tr>${rois}</table>` : ""}`;
     }
@@ -239,7 +241,7 @@ const xrfReview = (() => {
       }
       const lines = rows.flatMap((r) => Object.entries(r.summary).map(([m, s]) => `<tr><td>${esc(r.case)}</td><td>${esc(r.set)}</td>
         <td>${esc(m)}</td><td>${fmt(s.psnr)}</td><td>${fmt(s.ssim)}</td><td>${fmt(s.frc_nm)}</td><td>${fmt(100 * s.totals_error)} %</td></tr>`));
-      const protocol = p.pixel_nm ? ` (fine pixel ${fmt(p.pixel_nm)} nm, probe ${fmt(p.probe_fwhm_nm)} nm, step × ${p.scale},
+      const protocol = p.pixel_nm ? ` (fine pixel ${fmt(p.pixel_nm)} nm, probe ${fmt(p.probe_fwhm_nm)} nm, step × ${esc(p.scale)},
         ${fmt(p.counts)} counts at the peak)` : "";
       $("benchmark").innerHTML = `<p>Protocol case ${esc(bench.case)}${protocol}. Wiener and Richardson-Lucy are tuned on the
         truth (the best they can do). ${bench.command ? `Made with <code>${esc(bench.command)}</code>` : ""}
@@ -249,9 +251,9 @@ const xrfReview = (() => {
       $("bench-metric-label").hidden = false;
       $("bench-bars").hidden = false;
       const draw = () => {
-        const metric = $("bench-metric").value, labels = rows.map((r) => `${r.case} ${r.set}`);
+        const metric = $("bench-metric").value, labels = rows.map((r) => pt(`${r.case} ${r.set}`));
         const methods = [...new Set(rows.flatMap((r) => Object.keys(r.summary)))];
-        Plotly.react($("bench-bars"), methods.map((m) => ({ type: "bar", name: m, x: labels,
+        Plotly.react($("bench-bars"), methods.map((m) => ({ type: "bar", name: pt(m), x: labels,
           y: rows.map((r) => (r.summary[m] || {})[metric]) })), { barmode: "group", margin: { t: 20, r: 10 },
           yaxis: { title: { text: $("bench-metric").selectedOptions[0].text } }, legend: { orientation: "h" } }, PLOT);
       };
@@ -271,12 +273,12 @@ const xrfReview = (() => {
       for (const [name, payload] of Object.entries(ex.maps)) {
         const m = ex.methods[name];
         const view = new MapView(newTile($("example-maps")), { settings, sync, units: "",
-          title: titles[name] || `${name}: ${fmt(m.psnr)} dB, SSIM ${fmt(m.ssim)}` });
+          title: titles[name] || `${name}: ${fmt(m.psnr)} dB, SSIM ${fmt(m.ssim)}` });  // MapView escapes it
         sync.push(view);
         view.setData(payload, name === "measured" ? payload.range : range);
       }
       Plotly.react($("frc"), [...Object.entries(ex.methods).map(([name, m]) => ({
-        x: m.frc.per_um, y: m.frc.frc, name: `${name} (${fmt(m.frc.resolution_nm)} nm)`, mode: "lines" })),
+        x: m.frc.per_um, y: m.frc.frc, name: pt(`${name} (${fmt(m.frc.resolution_nm)} nm)`), mode: "lines" })),
       { x: [0, Math.max(...ex.methods.network.frc.per_um)], y: [ex.methods.network.frc.threshold, ex.methods.network.frc.threshold],
         name: "1/7 threshold", mode: "lines", line: { dash: "dot", color: "#6b7280" } }], {
         title: { text: "FRC against the truth (resolution where each curve crosses 1/7)" },
@@ -311,7 +313,7 @@ const xrfReview = (() => {
       names.map((n) => `<tr><td>${esc(n)}</td>${cols.map(([k]) => `<td>${fmt(c.metrics[n][k])}</td>`).join("")}</tr>`).join("") +
       Object.entries(c.skipped).map(([n, why]) => `<tr class="muted"><td>${esc(n)}</td><td colspan="${cols.length}">not run: ${esc(why)}</td></tr>`).join("");
     const [key, label] = cols[0];
-    Plotly.react($("compare-bars"), [{ type: "bar", x: names, y: names.map((n) => c.metrics[n][key]), marker: { color: "#2563eb" } }],
+    Plotly.react($("compare-bars"), [{ type: "bar", x: names.map(pt), y: names.map((n) => c.metrics[n][key]), marker: { color: "#2563eb" } }],
       { yaxis: { title: { text: label } }, margin: { t: 20, r: 10 } }, PLOT);
     say("compare-status", c.source);
   }

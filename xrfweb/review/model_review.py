@@ -23,15 +23,17 @@ INPUT_PX = 64  # the example phantom's side in input pixels
 
 def bundle_config(model: EnhancementModel) -> dict:
     """model.json as it is on disk now (a bundle retrained in place gains epochs and new
-    weights), else the copy registered with the model."""
-    from enhancer.bundle import CONFIG, SHIPPED_DIR
+    weights), else the copy registered with the model; checked against the schema (UserError
+    naming the field) before any page shows it."""
+    from enhancer.bundle import CONFIG, SHIPPED_DIR, check_config
 
     ref = Path(model.bundle_ref)
     path = (ref if ref.is_absolute() else SHIPPED_DIR / ref) / CONFIG
     try:
-        return json.loads(path.read_text())
+        config = json.loads(path.read_text())
     except (OSError, ValueError):
-        return model.config
+        config = model.config
+    return check_config(config)
 
 
 def config_key(model: EnhancementModel) -> str:

@@ -1,0 +1,170 @@
+"""Security in the pages (issue 21), in Debian's Chromium against the live server (and a real
+worker where a job must run): the Content-Security-Policy runs no inline script, strings from a
+model bundle and element names from an upload are shown as text, never as markup."""
+import json
+import time
+
+import pytest
+
+from tests.conftest import make_tiny_model
+from tests.reliability.helpers import record
+from tests.test_browser_review import SECONDS, browser, page, sign_in  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+# Runs only if markup became live: a page that shows it as text never sets it.
+XSS = '<img src=x onerror="window.__xss=1">'
+LINK = '<a href="https://evil.example/">Fe</a>'
+WATCH_CSP = ("window.__csp = []; document.addEventListener('securitypolicyviolation', "
+             "(e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));")
+
+
+def violations(page):
+    return page.evaluate("window.__csp")
+
+
+@pytest.fixture
+def csp_page(browser):  # noqa: F811  (a fixture)
+    """A page with the site's CSP in force (the `page` fixture bypasses it for Playwright)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.add_init_script(WATCH_CSP)
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def wait_js(page, expression, timeout=60):
+    """Poll a JavaScript expression from here (wait_for_function's predicates need eval)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        time.sleep(0.2)
+
+
+def test_pages_run_no_inline_script_under_the_csp(csp_page, live_server, alice, project):
+    from django.test import Client
+
+    from tests.test_review_models import BENCH, HISTORY, with_bundle_config
+
+    model = make_tiny_model("csp-model", pixel_nm=25.0, scale=2)
+    with_bundle_config(model, training={"history": HISTORY}, benchmark=BENCH)
+    header = Client().get("/accounts/login/")["Content-Security-Policy"]
+    policy = dict(d.strip().split(" ", 1) for d in header.split(";") if d.strip())
+    assert policy["script-src"] == "'self'" and "unsafe" not in policy["script-src"], header
+    assert "object-src" in policy and "base-uri" in policy
+
+    page = csp_page
+    base = live_server.url
+    sign_in(page, base)
+    for path in ["/", f"/projects/{project.id}/", "/jobs/", "/models/", f"/models/{model.id}/",
+                 "/api/docs/"]:
+        page.goto(base + path)
+        page.wait_for_load_state("load")
+        assert violations(page) == [], (path, violations(page))
+    assert page.locator(".swagger-ui").count() == 1  # the API docs still start (no inline script)
+
+    page.goto(f"{base}/models/{model.id}/")  # the page still starts, from app.js
+    wait_js(page, "document.querySelector('#quality').data")
+    # A missed escape: markup put into the page does not run.
+    page.evaluate(f"document.body.insertAdjacentHTML('beforeend', {json.dumps(XSS)})")
+    wait_js(page, "window.__csp.length > 0", 10)
+    assert page.evaluate("window.__xss") is None
+    assert any("script-src" in v for v in violations(page)), violations(page)
+    record("browser", "every page type in Chromium, then an injected <img onerror>",
+           f"Content-Security-Policy: {header}; no violation while the pages start; the "
+           "injected handler is blocked")
+
+
+def hostile_strings(config: dict) -> dict:
+    """Every string field of model.json replaced with markup (format kept: it names the file)."""
+    def walk(value, key=""):
+        if isinstance(value, dict):
+            return {(XSS + k if k in ("input", "network") else k): walk(v, k)
+                    for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, key) for v in value]
+        if isinstance(value, str) and key not in ("format", "mode"):
+            return XSS + value
+        return value
+    return walk(config)
+
+
+def test_model_page_shows_bundle_strings_as_text(page, live_server, alice):  # noqa: F811
+    from tests.test_review_models import BENCH, HISTORY, with_bundle_config
+
+    model = make_tiny_model("tiny-hostile-strings", pixel_nm=25.0, scale=2)
+    with_bundle_config(model, training={"history": HISTORY},
+                       benchmark=hostile_strings({**BENCH, "machine": "a laptop"}))
+    typed = make_tiny_model("tiny-hostile-number", pixel_nm=25.0, scale=2)
+    bad = json.loads(json.dumps(BENCH))
+    bad["protocol"]["scale"] = XSS  # the reported hole: a number field holding markup
+    with_bundle_config(typed, benchmark=bad)
+
+    base = live_server.url
+    sign_in(page, base)
+    page.goto(f"{base}/models/{model.id}/")
+    page.wait_for_function("document.querySelector('#bench-bars').data", timeout=60 * SECONDS)
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#benchmark img, #benchmark a, #bench-bars a").count() == 0
+    shown = page.text_content("#benchmark")
+    assert XSS + "B" in shown and XSS + "held-out phantoms" in shown and XSS + "a laptop" in shown
+    legend = page.eval_on_selector_all("#bench-bars .legendtext", "els => els.map(e => e.textContent)")
+    assert XSS + "input" in legend, legend
+
+    page.goto(f"{base}/models/{typed.id}/")
+    page.wait_for_function("document.querySelector('#training-status').textContent.includes("
+                           "'benchmark.protocol.scale')", timeout=60 * SECONDS)
+    assert page.evaluate("window.__xss") is None
+    record("browser", "model.json with markup in every string field, and in benchmark.protocol.scale",
+           "strings shown as text in the table, legend and ticks; the number field holding markup "
+           f"is refused on load: \"{page.text_content('#training-status').strip()[:120]}\"")
+
+
+def test_element_names_with_markup_stay_text_in_the_plots(page, live_server,  # noqa: F811
+                                                          celery_worker_process, alice, project):
+    import io
+
+    import numpy as np
+
+    from tests.conftest import web_client
+    from tests.reliability.helpers import MULTIPART, multipart
+    from xrfweb.jobs import services
+    from xrfweb.jobs.models import Job
+    from xrfweb.projects.models import Dataset
+
+    names = (LINK, "<b style='color:red'>Zn</b>")
+    buf = io.BytesIO()
+    np.savez(buf, maps=np.random.default_rng(0).random((2, 24, 32)).astype(np.float32),
+             elements=np.array(names), pixel_size_nm=np.array([50.0, 50.0]))
+    response = web_client(alice).post(
+        f"/projects/{project.id}/upload/",
+        multipart({"file": (f"{XSS}.npz", buf.getvalue(), "application/octet-stream")}),
+        content_type=MULTIPART)
+    assert response.status_code == 201, response.content
+    dataset_id = response.json()["id"]
+    celery_worker_process.wait_for(
+        lambda: Dataset.objects.get(id=dataset_id).status in ("ready", "rejected"), 120, "parsing")
+    dataset = Dataset.objects.get(id=dataset_id)
+    assert dataset.status == "ready" and tuple(dataset.elements) == names, dataset.error
+    model = make_tiny_model("tiny-names", pixel_nm=25.0, scale=2)
+    job = services.start_enhancement(alice, dataset, model)
+    celery_worker_process.wait_for(
+        lambda: Job.objects.get(id=job.id).status in ("succeeded", "failed"), 180, "the job")
+    assert Job.objects.get(id=job.id).status == "succeeded", Job.objects.get(id=job.id).error
+
+    base = live_server.url
+    sign_in(page, base)
+    page.goto(f"{base}/jobs/{job.id}/")
+    page.wait_for_function("document.querySelector('#totals-bars').data"
+                           " && document.querySelector('#after').data", timeout=120 * SECONDS)
+    assert page.locator("svg a, svg b, #numbers a, #numbers b, img").count() == 0
+    ticks = page.eval_on_selector_all("#totals-bars .xtick text", "els => els.map(e => e.textContent)")
+    assert ticks == list(names), ticks
+    title = page.text_content("#after .gtitle")
+    assert title.startswith(LINK), title
+    assert page.evaluate("window.__xss") is None
+    record("browser", "element names with <a href> and <b style> markup, file name with <img onerror>",
+           "tick labels, map titles and the totals table show the markup as text: no link, no "
+           "style, no handler")
