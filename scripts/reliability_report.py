@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/reliability_report.py [extra pytest arguments]
 
-Runs tests/test_reliability_*.py (Django's test client against a temporary test database, a real
+Runs tests/test_reliability_*.py and tests/test_security_*.py (Django's test client against a temporary test database, a real
 Celery worker on the real Redis, a private redis-server for the restart test), each test
 recording the outcome it saw; the tables between the GENERATED markers of docs/reliability.md
 are replaced with them. Uses DATABASE_URL when set (PostgreSQL), else SQLite. Exits with pytest's
@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "reliability.md"
 TESTS = ["tests/test_reliability_uploads.py", "tests/test_reliability_faults.py",
          "tests/test_reliability_access.py", "tests/test_reliability_security.py",
-         "tests/test_reliability_browser.py"]
+         "tests/test_reliability_browser.py", "tests/test_security_web.py",
+         "tests/test_security_files.py", "tests/test_security_browser.py"]
 START, END = "<!-- GENERATED: start -->", "<!-- GENERATED: end -->"
 
 
@@ -77,6 +78,7 @@ def tables(lines: list[dict]) -> str:
     upload_table("Map uploads", uploads)
     upload_table("Model uploads (staff)", models)
     titles = {"fault": "Faults injected", "access": "Access and security",
+              "files": "Files written (exports, results)",
               "deployment": "Deployment", "browser": "In a real browser (Chromium)"}
     for section, rows in others.items():
         out.append(f"### {titles.get(section, section)}\n")

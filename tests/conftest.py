@@ -71,6 +71,30 @@ def database_url(settings_dict: dict) -> str:
     return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
 
 
+def clear_cache() -> None:
+    """Forget this session's cache keys (sign-in failures, API throttle counts) in the shared
+    Redis cache; never cache.clear(), which would empty the whole Redis database (other test
+    sessions' queues)."""
+    import redis
+    from django.conf import settings
+
+    cache = settings.CACHES["default"]
+    try:
+        client = redis.Redis.from_url(cache["LOCATION"], socket_connect_timeout=2)
+        keys = list(client.scan_iter(match=f"{cache['KEY_PREFIX']}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError:
+        pass  # no Redis: nothing counted either
+
+
+@pytest.fixture(autouse=True)
+def fresh_counts():
+    """Each test starts with no sign-in failures and no API requests counted."""
+    clear_cache()
+    yield
+
+
 # --- personas: alice owns a project, bob collaborates on it, charlie has no access, staff ---
 
 @pytest.fixture

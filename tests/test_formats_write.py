@@ -141,8 +141,9 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(maps_module, "write", broken)
-    with pytest.raises(OSError):
-        write_result(original, fake_enhanced(original), out_dir / "result.h5", PROVENANCE)
+    with pytest.raises(OSError):  # the writer as the sandboxed child runs it (here: in-process)
+        write_result(original, fake_enhanced(original), out_dir / "result.h5", PROVENANCE,
+                     sandboxed=True)
     assert [p.name for p in out_dir.iterdir()] == ["result.h5"]  # no temp file left
     assert (out_dir / "result.h5").read_bytes() == b"previous result"  # nothing half-written
 

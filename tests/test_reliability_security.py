@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -14,19 +13,12 @@ from tests.conftest import PASSWORD, REPO, api_client, make_finished_job, web_cl
 from tests.reliability import work
 from tests.reliability.helpers import MULTIPART, files_under, multipart, record
 from tests.test_reliability_access import routes, url_for
-from xrfweb.accounts import throttle
+from xrfweb.accounts import lockout
 from xrfweb.paths import tmp_dir, uploads_dir
 from xrfweb.projects.models import Dataset, Project
 
 pytestmark = pytest.mark.django_db
 HDF5 = b"\x89HDF\r\n\x1a\n" + bytes(4096)
-
-
-@pytest.fixture(autouse=True)
-def fresh_counts():
-    cache.clear()  # sign-in failure counts live in the cache
-    yield
-    cache.clear()
 
 
 # --- CSRF ---------------------------------------------------------------------------------------
@@ -80,10 +72,11 @@ def sign_in(client, password, username="alice", **extra):
     return client.post("/accounts/login/", {"username": username, "password": password}, **extra)
 
 
-def test_sign_in_is_locked_after_repeated_failures(alice):
+def test_sign_in_is_locked_after_repeated_failures(alice, settings):
     client = Client()
-    for _ in range(throttle.MAX_FAILURES):
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         assert sign_in(client, "wrong").status_code == 200  # the form again, with the error
+    assert sign_in(client, "wrong").status_code == 429  # the failure that reaches the limit
     response = sign_in(client, PASSWORD)  # the right password, too late
     assert response.status_code == 429
     assert "Too many failed sign-ins" in response.content.decode()
@@ -94,29 +87,44 @@ def test_sign_in_is_locked_after_repeated_failures(alice):
     admin = Client()
     admin.post("/admin/login/", {"username": "alice", "password": PASSWORD})
     assert "_auth_user_id" not in admin.session
-    # Another address, or another user name, is not locked.
+    # Another address is not locked; another user name from the same address is (per address).
     other = Client()
     assert sign_in(other, PASSWORD, REMOTE_ADDR="10.0.0.7").status_code == 302
-    assert sign_in(Client(), "wrong", username="bob").status_code == 200
-    record("access", f"{throttle.MAX_FAILURES} wrong passwords for one user from one address",
+    assert sign_in(Client(), "wrong", username="bob").status_code == 429
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    record("access", f"{settings.AXES_FAILURE_LIMIT} wrong passwords for one user from one address",
            "sign-in page, API token and admin sign-in refused (429 with the reason) for "
-           f"{throttle.WINDOW_S // 60} minutes, even with the right password; other addresses "
-           "unaffected")
+           f"{minutes} minutes, even with the right password; other addresses unaffected")
 
 
-def test_a_successful_sign_in_clears_the_count(alice):
-    client = Client()
-    for _ in range(throttle.MAX_FAILURES - 1):
-        sign_in(client, "wrong")
-    assert sign_in(client, PASSWORD).status_code == 302
-    for _ in range(throttle.MAX_FAILURES - 1):
-        sign_in(Client(), "wrong")
+def test_password_spraying_from_one_address_is_locked(alice, bob, charlie, settings):
+    """Many user names from one address, a few tries each: the address is locked (django-axes,
+    counted in the shared Redis cache), and other addresses are not."""
+    names = [f"user{i}" for i in range(settings.AXES_FAILURE_LIMIT - 2)] + ["bob", "charlie"]
+    answers = [sign_in(Client(), "Winter2026!", username=name).status_code for name in names]
+    assert answers == [200] * (len(names) - 1) + [429], answers  # the last reaches the limit
+    assert sign_in(Client(), PASSWORD).status_code == 429  # even alice, with her password
+    response = APIClient().post("/api/v1/auth/token/", {"username": "bob", "password": PASSWORD})
+    assert response.status_code == 429
+    assert sign_in(Client(), PASSWORD, REMOTE_ADDR="10.0.0.8").status_code == 302
+    assert settings.CACHES["default"]["BACKEND"] == "xrfweb.cache.SharedCache"  # Redis, shared
+    record("access", f"one wrong password each for {len(names)} user names from one address",
+           "the address is locked (429 for every name, the right password too); other addresses "
+           "sign in")
+
+
+def test_a_success_does_not_clear_an_address_count(alice, settings):
+    # (else an attacker with an account of their own could clear it between sprays)
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        sign_in(Client(), "wrong", username="bob")
     assert sign_in(Client(), PASSWORD).status_code == 302
+    assert sign_in(Client(), "wrong").status_code == 429  # the limit-th failure
+    assert sign_in(Client(), PASSWORD).status_code == 429
 
 
-def test_failed_tokens_count_too(alice):
+def test_failed_tokens_count_too(alice, settings):
     api = APIClient()
-    for _ in range(throttle.MAX_FAILURES):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
         assert api.post("/api/v1/auth/token/", {"username": "alice", "password": "no"}
                         ).status_code == 400
     assert sign_in(Client(), PASSWORD).status_code == 429

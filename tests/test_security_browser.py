@@ -7,13 +7,13 @@ import time
 import pytest
 
 from tests.conftest import make_tiny_model
+from tests.reliability.corpus import MARKUP_NAMES, XSS, markup_in_every_string
 from tests.reliability.helpers import record
 from tests.test_browser_review import SECONDS, browser, page, sign_in  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-# Runs only if markup became live: a page that shows it as text never sets it.
-XSS = '<img src=x onerror="window.__xss=1">'
-LINK = '<a href="https://evil.example/">Fe</a>'
+# XSS runs only if markup became live: a page that shows it as text never sets window.__xss.
+LINK = MARKUP_NAMES[0]
 WATCH_CSP = ("window.__csp = []; document.addEventListener('securitypolicyviolation', "
              "(e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));")
 
@@ -77,26 +77,12 @@ def test_pages_run_no_inline_script_under_the_csp(csp_page, live_server, alice, 
            "injected handler is blocked")
 
 
-def hostile_strings(config: dict) -> dict:
-    """Every string field of model.json replaced with markup (format kept: it names the file)."""
-    def walk(value, key=""):
-        if isinstance(value, dict):
-            return {(XSS + k if k in ("input", "network") else k): walk(v, k)
-                    for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v, key) for v in value]
-        if isinstance(value, str) and key not in ("format", "mode"):
-            return XSS + value
-        return value
-    return walk(config)
-
-
 def test_model_page_shows_bundle_strings_as_text(page, live_server, alice):  # noqa: F811
     from tests.test_review_models import BENCH, HISTORY, with_bundle_config
 
     model = make_tiny_model("tiny-hostile-strings", pixel_nm=25.0, scale=2)
     with_bundle_config(model, training={"history": HISTORY},
-                       benchmark=hostile_strings({**BENCH, "machine": "a laptop"}))
+                       benchmark=markup_in_every_string({**BENCH, "machine": "a laptop"}))
     typed = make_tiny_model("tiny-hostile-number", pixel_nm=25.0, scale=2)
     bad = json.loads(json.dumps(BENCH))
     bad["protocol"]["scale"] = XSS  # the reported hole: a number field holding markup

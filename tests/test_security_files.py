@@ -46,3 +46,51 @@ def test_the_roi_scan_list_neutralises_formulas():
     assert_no_formula(rows[0] + rows[1])
     record("files", "an ROI scan list with hostile element and cluster names",
            "every cell neutralised, columns intact")
+
+
+# --- hole 8: the result is written from the dataset row's file, in the sandboxed child ----------
+
+@pytest.mark.django_db
+def test_the_upload_path_comes_from_the_dataset_row(project, alice, tmp_path, monkeypatch):
+    """Whatever the reader child says the file was, a job copies the row's own upload."""
+    import enhancer.formats as formats
+    from tests.reliability import work
+
+    dataset = work.ready_dataset(project, alice)
+    read = formats.read_map_safely
+
+    def lying_child(path, **kwargs):  # a child that parsed a hostile file is untrusted
+        xrfmap = read(path, **kwargs)
+        xrfmap.source["path"] = str(tmp_path / "another-users-upload.h5")
+        return xrfmap
+
+    monkeypatch.setattr(formats, "read_map_safely", lying_child)
+    assert dataset.read_map().source["path"] == str(dataset.path)
+
+
+def test_the_hdf5_result_is_written_in_the_sandboxed_child(tmp_path, monkeypatch):
+    """The copy of the upload is opened read-write by h5py only in the limited child process."""
+    import h5py
+
+    from enhancer.formats import read_map, write_result
+    from tests.formats_fixtures import write_maps_v10
+
+    source = tmp_path / "scan.h5"
+    write_maps_v10(source, elements=("Fe", "Zn"), rows=8, cols=8, pixel_um=(0.05, 0.05))
+    original = read_map(source)
+    enhanced = XRFMap(list(original.elements), np.ones((2, 16, 16)), pixel_size_nm=(25.0, 25.0),
+                      source_format=original.source_format)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("h5py opened a file in the calling process")
+
+    with monkeypatch.context() as m:
+        m.setattr(h5py, "File", refuse)
+        out = write_result(original, enhanced, tmp_path / "result.h5", {"model": "m"})
+    result = read_map(out)  # the original maps kept, the enhanced ones beside them
+    assert result.elements == ["Fe", "Zn"] and result.shape == (2, 8, 8)
+    with h5py.File(out) as f:
+        assert f.attrs or list(f)  # a real HDF5 file
+    record("files", "a MAPS result written from an upload",
+           "the copy and the append ran in the sandboxed child (h5py refused in the worker "
+           "process); the upload's path came from the dataset row, not from the reader child")

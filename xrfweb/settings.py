@@ -3,6 +3,7 @@
 Bad values fail loudly at start-up (ImproperlyConfigured) rather than at the first request.
 """
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -85,6 +86,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r}: expected redis://host:port/db")
+# One cache for every process (sign-in lockouts, API throttles): Redis, failing open when it is
+# down (xrfweb/cache.py). Keys carry the queue prefix, so test sessions never share counts.
+CACHES = {
+    "default": {
+        "BACKEND": "xrfweb.cache.SharedCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "xrfweb" + (":" + env_str("XRFWEB_QUEUE_PREFIX") if env_str("XRFWEB_QUEUE_PREFIX") else ""),
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -98,6 +109,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "axes",
     "xrfweb.accounts",
     "xrfweb.projects",
     "xrfweb.registry",
@@ -111,11 +123,14 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before the CSRF check, which may read a body: the upload size limits (projects/uploads.py).
+    "xrfweb.projects.uploads.UploadLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers a sign-in that axes locked
 ]
 
 ROOT_URLCONF = "xrfweb.urls"
@@ -139,8 +154,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-# Sign-in failures are counted and a user name + address is locked out for a while.
-AUTHENTICATION_BACKENDS = ["xrfweb.accounts.throttle.ThrottledModelBackend"]
+# Sign-in lockouts (django-axes, xrfweb/accounts/lockout.py): 10 failed sign-ins from one address
+# (whatever the user names: password spraying), or for one user name from one address, lock it
+# out for 15 minutes, even with the right password. A success does not clear an address's count
+# (an attacker with an account could clear it between tries). Counted in the shared cache.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend",
+                           "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", ["username", "ip_address"]]
+AXES_LOCKOUT_CALLABLE = "xrfweb.accounts.lockout.locked_out"
+AXES_CLIENT_IP_CALLABLE = "xrfweb.accounts.lockout.client_address"
+AXES_VERBOSE = False
+# Trusted reverse proxies in front of the web server (the Docker set-up's TLS proxy: 1); the
+# client's address for the lockouts is then read from X-Forwarded-For.
+XRFWEB_PROXIES = env_int("XRFWEB_PROXIES", 0)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -156,7 +185,9 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "static"  # filled by collectstatic (the Docker build)
 
-# Uploads: stream every file to disk (never held in memory), capped while streaming.
+# Uploads: stream every file to disk (never held in memory), capped while streaming. Django's
+# small default limits (DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB) hold everywhere; only a signed-in
+# user's request to an upload view may reach XRFWEB_MAX_UPLOAD_MB (projects/uploads.py).
 FILE_UPLOAD_HANDLERS = ["xrfweb.projects.uploads.CappedTemporaryFileUploadHandler"]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 # Same disk as the store, so keeping an upload is a rename, not a multi-GB copy.
@@ -170,6 +201,11 @@ XRFWEB_JOB_MAX_HOURS = env_int("XRFWEB_JOB_MAX_HOURS", 24, minimum=1)
 # A running job whose heartbeat is older than this is failed by the reaper (worker died).
 # At least three missed heartbeats (jobs beat every 20 s) before a quiet job counts as dead.
 XRFWEB_HEARTBEAT_STALE_S = env_int("XRFWEB_HEARTBEAT_STALE_S", 300, minimum=60)
+# Heavy work inside web requests (first comparisons, examples, a dataset's first read) at once,
+# across the site; one at a time per user (xrfweb/review/limits.py).
+XRFWEB_HEAVY_REQUESTS = env_int("XRFWEB_HEAVY_REQUESTS", 1, minimum=1)
+# Jobs one user may have queued or running at once (fairness: the queue is first-in-first-out).
+XRFWEB_MAX_ACTIVE_JOBS = env_int("XRFWEB_MAX_ACTIVE_JOBS", 4, minimum=1)
 # Queue names get a prefix so that test sessions sharing one Redis never take each other's work.
 XRFWEB_QUEUE_PREFIX = env_str("XRFWEB_QUEUE_PREFIX")
 GPU_QUEUE = XRFWEB_QUEUE_PREFIX + "gpu"
@@ -205,6 +241,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "xrfweb.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Per signed-in user (and per address when signed out), counted in the shared cache. Generous
+    # for scripts that poll a job every second; a runaway loop gets 429 with the wait.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle",
+                                 "rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env_str("XRFWEB_API_RATE", "300/minute"),
+                               "anon": "60/minute"},
     # ?format= names a download format (h5, tiff, png, csv), not a DRF renderer.
     "URL_FORMAT_OVERRIDE": None,
 }

@@ -1,4 +1,5 @@
-"""Untrusted files are parsed in a child process with memory and time limits.
+"""Untrusted files are parsed in a child process with memory and time limits, and a result
+that copies an upload and appends to it (the HDF5 layouts) is written in one too.
 
 A malformed HDF5 or TIFF can crash the C library that reads it (h5py #1183, #2569; the HDF5
 CVE list); in a child that crash becomes a UserError instead of taking the web or worker
@@ -35,9 +36,33 @@ resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 resource.setrlimit(resource.RLIMIT_CPU, (args["cpu_s"], args["cpu_s"] + 5))
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 sys.path.insert(0, args["root"])
-from enhancer.formats.safety import child_main
-child_main(args)
+from enhancer.formats import safety
+getattr(safety, args["entry"])(args)
 """
+
+
+def _dump(xrf: XRFMap, out: Path) -> None:
+    """An XRFMap as .npy files and meta.json in out (what _load_result reads back)."""
+    from enhancer.formats.rules import jsonable
+
+    out.mkdir(exist_ok=True)
+    arrays = {"data": xrf.data}
+    if xrf.x_axis_um is not None:
+        arrays["x_axis"] = xrf.x_axis_um
+    if xrf.y_axis_um is not None:
+        arrays["y_axis"] = xrf.y_axis_um
+    for i, plane in enumerate(xrf.scalers.values()):
+        arrays[f"scaler_{i}"] = plane
+    for i, plane in enumerate(xrf.extras.values()):
+        arrays[f"extra_{i}"] = plane
+    for key, array in arrays.items():
+        np.save(out / f"{key}.npy", np.asarray(array), allow_pickle=False)
+    meta = {
+        "elements": xrf.elements, "pixel_size_nm": xrf.pixel_size_nm, "units": xrf.units,
+        "source_format": xrf.source_format, "source": xrf.source, "provenance": xrf.provenance,
+        "scalers": list(xrf.scalers), "extras": list(xrf.extras),
+    }
+    (out / "meta.json").write_text(json.dumps(jsonable(meta)))
 
 
 def child_main(args: dict) -> None:
@@ -46,29 +71,30 @@ def child_main(args: dict) -> None:
     try:
         from enhancer.formats.reading import read_map
 
-        xrf = read_map(args["path"], **args["kwargs"])
-        arrays = {"data": xrf.data}
-        if xrf.x_axis_um is not None:
-            arrays["x_axis"] = xrf.x_axis_um
-        if xrf.y_axis_um is not None:
-            arrays["y_axis"] = xrf.y_axis_um
-        for i, plane in enumerate(xrf.scalers.values()):
-            arrays[f"scaler_{i}"] = plane
-        for i, plane in enumerate(xrf.extras.values()):
-            arrays[f"extra_{i}"] = plane
-        for key, array in arrays.items():
-            np.save(out / f"{key}.npy", np.asarray(array), allow_pickle=False)
-        meta = {
-            "elements": xrf.elements, "pixel_size_nm": xrf.pixel_size_nm, "units": xrf.units,
-            "source_format": xrf.source_format, "source": xrf.source, "provenance": xrf.provenance,
-            "scalers": list(xrf.scalers), "extras": list(xrf.extras),
-        }
-        (out / "meta.json").write_text(json.dumps(meta, default=str))
+        _dump(read_map(args["path"], **args["kwargs"]), out)
     except UserError as exc:
         _error(out, "user", str(exc))
     except MemoryError:
         _error(out, "memory", "")
     except Exception as exc:  # a library error no rule foresaw: still a message, not a traceback
+        _error(out, "other", f"{type(exc).__name__}: {str(exc)[:300]}")
+
+
+def child_write(args: dict) -> None:
+    """Runs in the child: copy the upload and append the enhanced maps (write_result)."""
+    out = Path(args["out_dir"])
+    try:
+        from enhancer.formats.write import write_result
+
+        original, enhanced = _load_result(out / "original"), _load_result(out / "enhanced")
+        original.source["path"] = args["path"]  # the caller's, never what a reader child said
+        write_result(original, enhanced, args["result"], args["provenance"], sandboxed=True)
+        (out / "meta.json").write_text("{}")
+    except UserError as exc:
+        _error(out, "user", str(exc))
+    except MemoryError:
+        _error(out, "memory", "")
+    except Exception as exc:
         _error(out, "other", f"{type(exc).__name__}: {str(exc)[:300]}")
 
 
@@ -98,33 +124,57 @@ def read_map_safely(path, *, timeout_s=120, memory_mb=4096, **kwargs) -> XRFMap:
     if unknown:  # a caller's mistake, not the file's: fail here, not as a message about the file
         raise TypeError(f"read_map_safely got unexpected arguments: {sorted(unknown)}")
     path = Path(path).absolute()
-    name = path.name
     with tempfile.TemporaryDirectory(prefix="xrfweb-read-") as tmp:
         out = Path(tmp)
-        args = {"path": str(path), "kwargs": kwargs, "out_dir": str(out), "root": str(ROOT),
-                "memory_mb": int(memory_mb), "cpu_s": int(timeout_s) + 1}
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-                   HDF5_PLUGIN_PATH=str(out))  # no compression plugin is loaded from the system
-        stderr_path = out / "stderr.txt"
-        try:
-            with open(stderr_path, "wb") as stderr:
-                proc = subprocess.run([sys.executable, "-c", _BOOT], input=json.dumps(args).encode(),
-                                      stdout=subprocess.DEVNULL, stderr=stderr, env=env, cwd=tmp,
-                                      timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            raise UserError(f"reading {name} took longer than {timeout_s:g} s; stopped") from None
-        error = out / "error.json"
-        if error.is_file():
-            err = json.loads(error.read_text())
-            if err["kind"] == "memory":
-                raise UserError(f"reading {name} needs more than {memory_mb} MB of memory; stopped")
-            if err["kind"] == "other":
-                raise UserError(f"{name} could not be read (damaged?): {err['message']}")
-            raise UserError(err["message"])
-        if proc.returncode != 0 or not (out / "meta.json").is_file():
-            tail = stderr_path.read_bytes()[-4000:].decode(errors="replace")
-            raise UserError(explain_exit(name, proc.returncode, tail, timeout_s, memory_mb))
+        _run_child("child_main", {"path": str(path), "kwargs": kwargs}, out, path.name,
+                   timeout_s, memory_mb)
         return _load_result(out)
+
+
+def write_result_safely(original: XRFMap, enhanced: XRFMap, out_path, provenance, *,
+                        timeout_s=600, memory_mb=8192) -> Path:
+    """write_result for a layout that copies the upload and opens the copy read-write (HDF5),
+    in a child process with the same limits as reading: the upload's bytes are never opened
+    by h5py in the calling (web or worker) process. The upload is original.source["path"],
+    which the caller must have set from its own record (the web: the dataset row)."""
+    path = Path(original.source.get("path", "")).absolute()
+    out_path = Path(out_path).absolute()
+    with tempfile.TemporaryDirectory(prefix="xrfweb-write-") as tmp:
+        out = Path(tmp)
+        _dump(original, out / "original")
+        _dump(enhanced, out / "enhanced")
+        _run_child("child_write", {"path": str(path), "result": str(out_path),
+                                   "provenance": provenance or {}}, out, path.name,
+                   timeout_s, memory_mb, doing="writing the result of")
+    return out_path
+
+
+def _run_child(entry: str, extra: dict, out: Path, name: str, timeout_s, memory_mb,
+               doing: str = "reading") -> None:
+    """Run safety.<entry>(args) in a fresh, limited interpreter; raise its error as a UserError."""
+    args = {**extra, "entry": entry, "out_dir": str(out), "root": str(ROOT),
+            "memory_mb": int(memory_mb), "cpu_s": int(timeout_s) + 1}
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               HDF5_PLUGIN_PATH=str(out))  # no compression plugin is loaded from the system
+    stderr_path = out / "stderr.txt"
+    try:
+        with open(stderr_path, "wb") as stderr:
+            proc = subprocess.run([sys.executable, "-c", _BOOT], input=json.dumps(args).encode(),
+                                  stdout=subprocess.DEVNULL, stderr=stderr, env=env, cwd=out,
+                                  timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"{doing} {name} took longer than {timeout_s:g} s; stopped") from None
+    error = out / "error.json"
+    if error.is_file():
+        err = json.loads(error.read_text())
+        if err["kind"] == "memory":
+            raise UserError(f"{doing} {name} needs more than {memory_mb} MB of memory; stopped")
+        if err["kind"] == "other":
+            raise UserError(f"{name} could not be read (damaged?): {err['message']}")
+        raise UserError(err["message"])
+    if proc.returncode != 0 or not (out / "meta.json").is_file():
+        tail = stderr_path.read_bytes()[-4000:].decode(errors="replace")
+        raise UserError(explain_exit(name, proc.returncode, tail, timeout_s, memory_mb))
 
 
 def _load_result(out: Path) -> XRFMap:

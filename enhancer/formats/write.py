@@ -143,14 +143,22 @@ def output_layout(original: XRFMap, out: Path) -> str:
                     ".npz, .tif, .zip or a folder")
 
 
-def write_result(original: XRFMap, enhanced: XRFMap, out_path, provenance: dict | None = None) -> Path:
+def write_result(original: XRFMap, enhanced: XRFMap, out_path, provenance: dict | None = None,
+                 sandboxed: bool = False) -> Path:
     """Write enhanced maps (and their trust maps) in the layout the output's suffix names (the
-    input's own when it keeps it: see output_layout); returns the path written."""
+    input's own when it keeps it: see output_layout); returns the path written. The HDF5 layouts
+    copy original.source["path"] and append to the copy with h5py: that runs in a limited child
+    process (safety.write_result_safely), as every read of a file does; `sandboxed` says this is
+    that child."""
     out = Path(out_path)
     fmt = output_layout(original, out)
     if fmt != original.source_format:  # another layout: nothing of the input's file names carries over
         original = replace(original, source_format=fmt,
                            source={k: v for k, v in original.source.items() if k not in ("elements", "datasets")})
+    if fmt in HDF5_LAYOUTS and not sandboxed:
+        from enhancer.formats.safety import write_result_safely
+
+        return write_result_safely(original, enhanced, out, provenance)
     trust = trustmaps.stacks(enhanced)  # a malformed set fails here, before anything is written
     attrs = result_attrs(original, enhanced, provenance or {})
     listing = {"trust_maps": list(trust)} if trust else {}

@@ -22,10 +22,16 @@ const xrfMaps = (() => {
   }
 
   // url, or a fetch already under way (a page's prefetch) -> its JSON; errors as Error(message).
-  async function getJSON(url) {
+  // 429 with retry_after_s: the server is computing other views (heavy work is bounded per
+  // user and site-wide): ask again after that wait, for up to 10 minutes.
+  async function getJSON(url, tries = 200) {
     const response = await (typeof url === "string" ? fetch(url, { headers: { Accept: "application/json" } }) : url);
     let body = {};
     try { body = await response.json(); } catch (e) { /* not JSON: an error page */ }
+    if (response.status === 429 && body.retry_after_s && tries > 0 && typeof url === "string") {
+      await new Promise((done) => setTimeout(done, 1000 * body.retry_after_s));
+      return getJSON(url, tries - 1);
+    }
     if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
     return body;
   }

@@ -2,7 +2,7 @@
 upload can bring (lying names and content types, traversal and overlong names, oversize bodies,
 pickled "models", valid maps that must still be read), each with the outcome it must get.
 
-make_corpus(dirpath, max_upload_mb) -> [Case] (54: 48 map uploads, 6 model uploads). Outcomes:
+make_corpus(dirpath, max_upload_mb) -> [Case] (59: 51 map uploads, 8 model uploads). Outcomes:
   refused  - the upload answers 4xx (`status`) with an error naming the problem; nothing kept;
   rejected - accepted (201), then the parser marks the dataset `rejected` with a reason;
   ready    - accepted and read (a renamed file or a hostile *name* on a good file): names and
@@ -31,6 +31,23 @@ from tests.hostile_files import make_hostile_files
 NOT_STORED = {"empty.h5": ["empty"], "text_named.h5": ["not a file xrfweb reads"],
               "png_named.tiff": ["not a file xrfweb reads"]}
 PICKLE_MARKERS = ("PICKLE_RAN", "MODEL_PICKLE_RAN")  # created if anything unpickles our payloads
+# Markup that would run or link if a page used it as HTML (issue 21).
+XSS = '<img src=x onerror="window.__xss=1">'
+MARKUP_NAMES = ('<a href="https://evil.example/">Fe</a>', XSS)
+
+
+def markup_in_every_string(config: dict) -> dict:
+    """model.json with markup before every string value (and in the benchmark's method names);
+    `format` is kept, since it names the file type."""
+    def walk(value, key=""):
+        if isinstance(value, dict):
+            return {(XSS + k if key == "summary" else k): walk(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, key) for v in value]
+        if isinstance(value, str) and key != "format":
+            return XSS + value
+        return value
+    return walk(config)
 
 
 @dataclass(frozen=True)
@@ -62,9 +79,9 @@ class _Payload:
         return (Path.touch, (Path(self.marker),))
 
 
-def _tiff(array) -> bytes:
+def _tiff(array, metadata=None) -> bytes:
     buf = io.BytesIO()
-    tifffile.imwrite(buf, np.asarray(array, dtype=np.float32))
+    tifffile.imwrite(buf, np.asarray(array, dtype=np.float32), metadata=metadata)
     return buf.getvalue()
 
 
@@ -126,6 +143,19 @@ def _map_cases(d: Path, max_upload_mb: int) -> list[Case]:
     with zipfile.ZipFile(tiffs, "w") as zf:
         for element, array in zip(("Fe_K", "Zn_K"), good):
             zf.writestr(f"SUM_maps_XRF_{element}.tiff", _tiff(array))
+
+    # Markup in element names (NPZ names, TIFF metadata, zip member names) and in file names:
+    # stored and read as they are; the pages show them as text (test_security_browser.py).
+    buf = io.BytesIO()
+    np.savez(buf, maps=good, elements=np.array(MARKUP_NAMES))
+    add("markup_elements.npz", "NPZ whose element names are <a href> and <img onerror> markup",
+        "ready", elements=MARKUP_NAMES, send_as=f"{XSS}.npz").write_bytes(buf.getvalue())
+    add("markup_tiff_metadata.tiff", "a TIFF stack whose metadata names markup elements",
+        "ready", elements=MARKUP_NAMES).write_bytes(_tiff(good, {"elements": list(MARKUP_NAMES)}))
+    with zipfile.ZipFile(add("markup_members.zip", "a TIFF set whose member names hold markup",
+                             "ready", send_as='<svg onload="alert(1)">.zip'), "w") as zf:
+        for member, array in zip((f"SUM_maps_XRF_{XSS}.tiff", "<svg onload=alert(1)>.tiff"), good):
+            zf.writestr(member, _tiff(array))
 
     # Content no reader takes, whatever its name and content type claim.
     add("html_as_tiff.tiff", "HTML with a script, sent as image/tiff", "refused",
@@ -205,6 +235,24 @@ def _model_cases(d: Path) -> list[Case]:
     cases.append(Case("config_huge_network.json", weights,
                       "model.json asking for 100000 blocks of 4096 filters", "refused",
                       ("architecture outside",), status=400, target="model", config=big_config))
+    # Markup in every string field, and in a number field: the number is refused, named.
+    bench = {"case": "B", "protocol": {"pixel_nm": 50.0, "probe_fwhm_nm": 200.0, "scale": 4,
+                                       "counts": 1000.0},
+             "command": "python -m enhancer bench", "machine": "a laptop",
+             "results": [{"set": "held-out phantoms",
+                          "summary": {"network": {"psnr": 30.0, "ssim": 0.9}}}]}
+    marked = markup_in_every_string({**json.loads(config.read_text()), "benchmark": bench})
+    marked["benchmark"]["protocol"]["scale"] = XSS
+    markup = d / "config_markup.json"
+    markup.write_text(json.dumps(marked))
+    cases.append(Case("config_markup.json", weights,
+                      "markup in every string field of model.json, and in a number field",
+                      "refused", ("benchmark.protocol.scale",), status=400, target="model",
+                      config=markup))
+    unknown = d / "config_unknown_field.json"
+    unknown.write_text(json.dumps({**json.loads(config.read_text()), "<script>": "x"}))
+    cases.append(Case("config_unknown_field.json", weights, "model.json with an unknown field",
+                      "refused", ("unknown field",), status=400, target="model", config=unknown))
     other = json.loads(config.read_text())
     other["architecture"] = {"channels": 1, "blocks": 2, "filters": 8}
     mismatch = d / "config_mismatch.json"

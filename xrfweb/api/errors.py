@@ -17,7 +17,8 @@ def _words(detail) -> str:
 
 def exception_handler(exc, context):
     if isinstance(exc, UserError):  # the user's mistake, worded by whoever found it
-        return Response({"error": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"error": str(exc)},
+                        status=getattr(exc, "http_status", status.HTTP_400_BAD_REQUEST))
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # a bug: Django's 500 handling and the log take it

@@ -15,6 +15,7 @@ from xrfweb.jobs import results, services
 from xrfweb.jobs.runner import reap_stale_jobs
 from xrfweb.projects.models import Project
 from xrfweb.projects.services import keep_upload
+from xrfweb.projects.uploads import takes_large_uploads
 from xrfweb.registry import services as registry
 
 ERROR = extend_schema(responses={400: OpenApiTypes.OBJECT})
@@ -50,6 +51,7 @@ def project_detail(request, project_id: int):
     return Response(s.ProjectSerializer(access.get_project_for_user(request.user, project_id)).data)
 
 
+@takes_large_uploads
 @extend_schema(methods=["GET"], responses=s.DatasetSerializer(many=True))
 @extend_schema(methods=["POST"], request={"multipart/form-data": s.DatasetUploadSerializer},
                responses={201: s.DatasetSerializer, 413: OpenApiTypes.OBJECT})
@@ -121,6 +123,7 @@ def model_train(request):
     return Response(s.JobSerializer(job).data, status=201)
 
 
+@takes_large_uploads
 @extend_schema(request={"multipart/form-data": s.ModelUploadSerializer},
                responses={201: s.ModelSerializer})
 @api_view(["POST"])

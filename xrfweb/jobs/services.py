@@ -1,4 +1,6 @@
 """Starting and cancelling jobs: the one place that creates Job rows and enqueues their tasks."""
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -10,6 +12,25 @@ from xrfweb.registry.models import EnhancementModel
 
 MAX_TRAIN_MINUTES = 24 * 60
 MAX_TRAIN_STEPS = 1_000_000
+
+
+class TooManyJobs(UserError):
+    """Over XRFWEB_MAX_ACTIVE_JOBS: the API answers 429, the page says why."""
+    http_status = 429
+
+
+def _claim_a_place(user) -> None:
+    """Each user may have XRFWEB_MAX_ACTIVE_JOBS jobs queued or running at once: one user
+    cannot fill the first-in-first-out queue ahead of everyone else. Call inside the
+    transaction that creates the job: the user's row is locked, so two requests at once
+    cannot both take the last place."""
+    list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk"))
+    cap = settings.XRFWEB_MAX_ACTIVE_JOBS
+    active = Job.objects.filter(created_by=user,
+                                status__in=(Job.Status.QUEUED, Job.Status.RUNNING)).count()
+    if active >= cap:
+        raise TooManyJobs(f"you have {active} jobs queued or running, the most one user may "
+                          f"have at once ({cap}); wait for one to finish or cancel one")
 
 
 def _enqueue(job: Job) -> None:
@@ -46,6 +67,7 @@ def start_enhancement(user, dataset: Dataset, model: EnhancementModel, *, ensemb
     if not 1 <= ensemble <= 8:
         raise UserError("ensemble takes 1 to 8")
     with transaction.atomic():
+        _claim_a_place(user)
         job = Job.objects.create(
             kind=Job.Kind.ENHANCE, created_by=user, project=dataset.project, dataset=dataset,
             model=model, params={"ensemble": ensemble, "pixel_nm": dataset.pixel_nm},
@@ -89,6 +111,7 @@ def start_training(user, *, name: str, datasets: list[Dataset], phantoms: int, p
         "blocks": blocks, "filters": filters,
     }
     with transaction.atomic():
+        _claim_a_place(user)
         job = Job.objects.create(kind=Job.Kind.TRAIN, created_by=user, params=params)
         _enqueue(job)
     return job

@@ -3,6 +3,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from enhancer import UserError
@@ -54,7 +55,11 @@ def job_cancel(request, job_id: int):
     if request.headers.get("Accept", "").startswith("application/json"):
         return JsonResponse(job_summary(job))
     messages.info(request, f"Job {job.id}: {job.message or job.status}.")
-    return redirect(request.POST.get("next") or "job-list")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        target = "job-list"  # never off-site (an open redirect)
+    return redirect(target)
 
 
 @login_required

@@ -68,6 +68,9 @@ class Dataset(models.Model):
         from enhancer.formats import read_map_safely
 
         xrfmap = read_map_safely(self.path, pixel_nm=self.pixel_nm_given)
+        # The upload's path comes from this row only, never from what the reader child said: a
+        # result written in the input's layout copies this file.
+        xrfmap.source["path"] = str(self.path)
         ours = Path(self.stored_name).stem
         xrfmap.elements = [self._element_from_name() if e == ours else e for e in xrfmap.elements]
         return xrfmap

@@ -11,7 +11,7 @@ from enhancer import UserError
 from xrfweb import access
 from xrfweb.projects.models import Project
 from xrfweb.projects.services import keep_upload
-from xrfweb.projects.uploads import max_upload_bytes
+from xrfweb.projects.uploads import max_upload_bytes, takes_large_uploads
 
 
 def dataset_summary(dataset) -> dict:
@@ -75,6 +75,7 @@ def project_collaborators(request, project_id: int):
     return redirect("project", project.id)
 
 
+@takes_large_uploads
 @login_required
 @require_POST
 def project_upload(request, project_id: int):

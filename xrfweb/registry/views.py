@@ -9,6 +9,7 @@ from xrfweb import access
 from xrfweb.jobs import services as job_services
 from xrfweb.jobs.models import Job
 from xrfweb.projects.models import Dataset
+from xrfweb.projects.uploads import takes_large_uploads
 from xrfweb.registry import services
 
 
@@ -82,6 +83,7 @@ def model_training(request, job_id: int):
     return render(request, "registry/training.html", {"job": job})
 
 
+@takes_large_uploads
 @login_required
 def model_upload(request):
     access.require_staff(request.user)

@@ -11,6 +11,7 @@ listed with the reason and not run. Results are kept under DATA_DIR/review/ by t
 from __future__ import annotations
 
 import hashlib
+from contextlib import nullcontext
 import json
 
 import numpy as np
@@ -90,8 +91,9 @@ def on_dataset(models, bundles, mapset, element: str) -> dict:
             "metrics": result["metrics"], "skipped": skipped}
 
 
-def comparison(models, dataset=None, mapset=None, element: str = "") -> dict:
-    """The comparison payload for these models (first = reference), cached by its inputs."""
+def comparison(models, dataset=None, mapset=None, element: str = "", guard=None) -> dict:
+    """The comparison payload for these models (first = reference), cached by its inputs;
+    computed inside guard (review/limits.py) when it is not."""
     from enhancer.bundle import load_bundle
     if not models:
         raise UserError("choose at least one model to compare")
@@ -100,8 +102,10 @@ def comparison(models, dataset=None, mapset=None, element: str = "") -> dict:
     path = data_dir("review") / f"compare-{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    bundles = [load_bundle(m.bundle_ref) for m in models]
-    result = on_dataset(models, bundles, mapset, element) if mapset else on_phantom(models, bundles)
+    with guard or nullcontext():
+        bundles = [load_bundle(m.bundle_ref) for m in models]
+        result = (on_dataset(models, bundles, mapset, element) if mapset
+                  else on_phantom(models, bundles))
     result = jsonable({**result, "models": [m.name for m in models]})
     write_json_atomic(path, result)
     return result

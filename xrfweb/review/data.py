@@ -134,10 +134,16 @@ def _build_dataset(dataset: Dataset, tmp: Path) -> None:
     (tmp / "meta.json").write_text(json.dumps(meta))
 
 
-def load_dataset(dataset: Dataset) -> MapSet:
+def load_dataset(dataset: Dataset, guard=None) -> MapSet:
+    """The dataset's maps, read once (in a child process) and kept; guard (a context manager,
+    review/limits.py in a web request) wraps that first read only."""
     if dataset.status != Dataset.Status.READY:
         raise NotReady(f"{dataset} is {dataset.status}; maps are shown once it is ready")
-    folder = _build_once(dataset_folder(dataset), lambda tmp: _build_dataset(dataset, tmp))
+    folder = dataset_folder(dataset)
+    if guard is not None and not (folder / "meta.json").is_file():
+        with guard:
+            _build_once(folder, lambda tmp: _build_dataset(dataset, tmp))
+    folder = _build_once(folder, lambda tmp: _build_dataset(dataset, tmp))
     meta = json.loads((folder / "meta.json").read_text())
     maps = _load(folder, "maps")
     scalers = {name: _load(folder, f"scaler-{i}") for i, name in enumerate(meta["scalers"])}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -79,11 +80,12 @@ def build_example(model: EnhancementModel) -> dict:
     return jsonable({"phantom": ex["phantom"], "maps": maps, "methods": ex["methods"]})
 
 
-def example(model: EnhancementModel) -> dict:
-    """The cached example (built on first use)."""
+def example(model: EnhancementModel, guard=None) -> dict:
+    """The cached example (built on first use, inside guard: review/limits.py)."""
     path = data_dir("review") / f"model-{model.id}-{config_key(model)}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    result = build_example(model)
+    with guard or nullcontext():
+        result = build_example(model)
     write_json_atomic(path, result)
     return result

@@ -17,7 +17,7 @@ from xrfweb import access
 from xrfweb.jobs import results
 from xrfweb.jobs.models import Job
 from xrfweb.registry.services import training_curves
-from xrfweb.review import compare, data, model_review
+from xrfweb.review import compare, data, limits, model_review
 from xrfweb.review.plots import GRID_PX, OVERVIEW_PX, REGION_PX, heatmap, jsonable, window_from_px
 
 
@@ -32,6 +32,11 @@ def json_view(view):
             return JsonResponse({"error": str(e)}, status=400)
         except data.NotReady as e:
             return JsonResponse({"error": str(e)}, status=409)
+        except limits.Busy as e:
+            response = JsonResponse({"error": str(e), "retry_after_s": limits.RETRY_AFTER_S},
+                                    status=429)
+            response["Retry-After"] = str(limits.RETRY_AFTER_S)
+            return response
     wrapped.__name__ = view.__name__
     return wrapped
 
@@ -67,7 +72,8 @@ def dataset_detail(request, dataset_id: int):
 @json_view
 def dataset_maps(request, dataset_id: int):
     """Every chosen element's overview (the grid) with what the controls need to know."""
-    mapset = data.load_dataset(access.get_dataset_for_user(request.user, dataset_id))
+    mapset = data.load_dataset(access.get_dataset_for_user(request.user, dataset_id),
+                               guard=limits.heavy(request.user))
     scaler = request.GET.get("scaler", "")
     chosen = request.GET.getlist("elements") or mapset.elements  # ?elements=Fe&elements=Zn
     return {"elements": mapset.elements, "scalers": list(mapset.scalers), "scaler": scaler,
@@ -190,7 +196,8 @@ def model_curves(request, model_id: int):
 
 @json_view
 def model_example(request, model_id: int):
-    return model_review.example(access.get_model_for_user(request.user, model_id))
+    return model_review.example(access.get_model_for_user(request.user, model_id),
+                                guard=limits.heavy(request.user))
 
 
 # --- comparison --------------------------------------------------------------------------------
@@ -218,7 +225,8 @@ def compare_maps(request):
 @json_view
 def compare_json(request):
     models, dataset, element = _compared(request)
-    mapset = data.load_dataset(dataset) if dataset else None
+    guard = limits.heavy(request.user)
+    mapset = data.load_dataset(dataset, guard=guard) if dataset else None
     if mapset and not element:
         element = mapset.elements[0]
-    return compare.comparison(models, dataset, mapset, element)
+    return compare.comparison(models, dataset, mapset, element, guard=limits.heavy(request.user))
