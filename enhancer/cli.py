@@ -360,6 +360,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--maps", choices=["original", "enhanced"],
                    help="which maps of a result file holding both (default: enhanced)")
     s.set_defaults(run=cmd_roi)
+
+    from . import probe_cli  # probe and validate wire their own subcommands
+
+    probe_cli.add_parser(sub)
+    probe_cli.add_validate_parser(sub)
     return p
 
 

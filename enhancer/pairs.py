@@ -75,3 +75,30 @@ def _overlap(fine, coarse, scale, oy, ox) -> AlignedPair:
     a, b = _element_sum(c).ravel(), _element_sum(sample(f, scale)).ravel()
     corr = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else 0.0
     return AlignedPair(f, c, (oy + i0 * scale, ox + j0 * scale), overlap, corr)
+
+
+def locate(big, small) -> AlignedPair:
+    """Where a smaller map on the same grid (a fine scan of part of the area, resampled) lies on a
+    bigger one: normalised cross-correlation of the element sums over every placement that keeps
+    at least half of it inside along each axis, then the best of the nearby offsets by correlation
+    over the overlap. `fine` of the result is big's overlap, `coarse` small's; offset_px is small's
+    top-left on big (negative where it starts outside). The caller judges overlap and correlation."""
+    from skimage.feature import match_template
+
+    big, small = (np.asarray(a, np.float32) for a in (big, small))
+    big, small = (a[None] if a.ndim == 2 else a for a in (big, small))
+    if big.shape[0] != small.shape[0]:
+        raise UserError(f"the maps have {big.shape[0]} and {small.shape[0]} elements")
+    ref, tmpl = _element_sum(big), _element_sum(small)
+    h, w = tmpl.shape
+    py, px = h // 2, w // 2
+    # Padding by half the small map lets it hang half outside along each axis.
+    padded = np.pad(ref, ((py, py), (px, px)), constant_values=float(ref.mean()))
+    ncc = match_template(padded, tmpl)
+    oy, ox = np.unravel_index(int(np.argmax(ncc)), ncc.shape)
+    oy, ox = int(oy) - py, int(ox) - px
+    candidates = [((oy + dy, ox + dx), _overlap(big, small, 1, oy + dy, ox + dx))
+                  for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    offset, best = max(candidates, key=lambda c: (c[1].overlap >= MIN_OVERLAP, c[1].correlation))
+    best.offset_px = offset
+    return best
