@@ -43,13 +43,23 @@ def wait_js(page, expression, timeout=60):
         time.sleep(0.2)
 
 
-def test_pages_run_no_inline_script_under_the_csp(csp_page, live_server, alice, project):
+def test_pages_run_no_inline_script_under_the_csp(csp_page, live_server, staff):
     from django.test import Client
 
+    from tests.conftest import make_finished_job
+    from tests.reliability import work
     from tests.test_review_models import BENCH, HISTORY, with_bundle_config
+    from xrfweb.jobs.models import Job
+    from xrfweb.projects.models import Project
 
     model = make_tiny_model("csp-model", pixel_nm=25.0, scale=2)
     with_bundle_config(model, training={"history": HISTORY}, benchmark=BENCH)
+    project = Project.objects.create(name="csp", owner=staff)
+    dataset = work.ready_dataset(project, staff)
+    queued = Job.objects.create(kind="enhance", created_by=staff, project=project,
+                                dataset=dataset, model=model)
+    finished = make_finished_job(dataset, model, staff)  # its page prefetches the review
+    training = Job.objects.create(kind="train", created_by=staff, params={"name": "csp"})
     header = Client().get("/accounts/login/")["Content-Security-Policy"]
     policy = dict(d.strip().split(" ", 1) for d in header.split(";") if d.strip())
     assert policy["script-src"] == "'self'" and "unsafe" not in policy["script-src"], header
@@ -57,11 +67,15 @@ def test_pages_run_no_inline_script_under_the_csp(csp_page, live_server, alice, 
 
     page = csp_page
     base = live_server.url
-    sign_in(page, base)
-    for path in ["/", f"/projects/{project.id}/", "/jobs/", "/models/", f"/models/{model.id}/",
+    sign_in(page, base, "staff")
+    for path in ["/", f"/projects/{project.id}/", f"/datasets/{dataset.id}/", "/jobs/",
+                 f"/jobs/{queued.id}/", f"/jobs/{finished.id}/", "/models/",
+                 f"/models/{model.id}/", f"/models/compare/?models={model.id}",
+                 f"/models/training/{training.id}/", "/models/upload/", "/admin/",
                  "/api/docs/"]:
         page.goto(base + path)
         page.wait_for_load_state("load")
+        page.wait_for_timeout(500)  # the page's own requests and drawing
         assert violations(page) == [], (path, violations(page))
     assert page.locator(".swagger-ui").count() == 1  # the API docs still start (no inline script)
 
