@@ -168,3 +168,29 @@ def test_element_names_with_markup_stay_text_in_the_plots(page, live_server,  # 
     record("browser", "element names with <a href> and <b style> markup, file name with <img onerror>",
            "tick labels, map titles and the totals table show the markup as text: no link, no "
            "style, no handler")
+
+
+def test_the_comparison_page_waits_for_a_place_then_draws(page, live_server, alice):  # noqa: F811
+    """Heavy work is bounded (review/limits.py): while the site's place is taken the page is
+    told 429 with Retry-After and asks again, then draws once the place is free."""
+    from django.core.cache import cache
+
+    model = make_tiny_model("tiny-wait", pixel_nm=25.0, scale=2)
+    answers = []
+    page.on("response", lambda r: answers.append(r.status) if "maps.json" in r.url else None)
+    cache.add("heavy-work:place:0", 1, 120)  # another request is computing
+    try:
+        sign_in(page, live_server.url)
+        page.goto(f"{live_server.url}/models/compare/maps/?models={model.id}")
+        page.wait_for_function("document.querySelector('#compare-status') !== null")
+        page.wait_for_timeout(4000)  # at least one wait of Retry-After
+        assert answers and set(answers) == {429}, answers
+        assert page.locator("#compare-maps .js-plotly-plot").count() == 0
+    finally:
+        cache.delete("heavy-work:place:0")
+    page.wait_for_function("document.querySelectorAll('#compare-maps .js-plotly-plot').length === 5",
+                           timeout=120 * SECONDS)
+    assert answers[-1] == 200 and "Not compared" not in page.text_content("#compare-status")
+    record("browser", "the comparison page opened while the site's place for heavy work was taken",
+           f"answers {answers[:3]}... then 200: the page asked again after Retry-After and drew "
+           "the maps once the place was free")
