@@ -130,17 +130,63 @@ def cmd_train(args):
     print(json.dumps({"model": str(bundle.path), **bundle.config.get("metrics", {})}))
 
 
+# What the one fit rule (enhancer.fit) asks for, and the flag that states it.
+FLAGS = {"step": "--pixel-nm", "probe": "--probe-fwhm-nm", "dose": "--counts"}
+SCALE_HELP = ("output grid = STEP / S. Default: a single-condition model's own scale; for a "
+              "conditioned model (universal) the scale in 1-4 that puts the probe's FWHM nearest "
+              "3 output pixels while both axes stay within its range")
+
+
+def add_physics_args(s) -> None:
+    """The map's physics flags, the same on every subcommand that runs a model."""
+    s.add_argument("--pixel-nm", metavar="STEP", help="the map's scan step in nm, or X,Y "
+                   "(default: what the file says; unknown is refused, never assumed)")
+    s.add_argument("--probe-fwhm-nm", metavar="FWHM|FX,FY",
+                   help="the probe's FWHM in nm; FX along x (columns, the fast axis), FY along y (rows). "
+                        "Needed by universal; a single-condition model assumes its own and says so")
+    s.add_argument("--scale", type=int, metavar="S", help=SCALE_HELP)
+    s.add_argument("--counts", type=float, metavar="C",
+                   help="expected counts at the brightest pixel (default: estimated from the data's "
+                        "Poisson noise, enhancer.physics.estimate_counts)")
+
+
+def map_physics(m, args):
+    """The Physics of map m from the flags (enhancer.physics.physics_of); a bad value is a
+    UserError naming its flag."""
+    from .physics import parse_pair, physics_of
+
+    def parsed(flag, value, what):
+        try:
+            return parse_pair(value, what) if value is not None else None
+        except UserError as e:
+            raise UserError(f"{flag}: {e}") from None
+
+    step = parsed("--pixel-nm", args.pixel_nm, "the scan step")
+    probe = parsed("--probe-fwhm-nm", args.probe_fwhm_nm, "the probe FWHM")
+    if args.counts is not None and not args.counts > 0:
+        raise UserError(f"--counts must be positive (got {args.counts:g})")
+    return physics_of(m, step, probe, args.counts)
+
+
+def _flags(m) -> dict:
+    """FLAGS, with why the file's own step was not taken when it says (formats/units.py)."""
+    note = m.source.get("pixel_size_note")
+    return {**FLAGS, "step": f"--pixel-nm; the file: {note}"} if note else FLAGS
+
+
 def cmd_enhance(args):
     from . import pipeline
     from .bundle import load_bundle
+    from .fit import require
 
     bundle = load_bundle(args.model)
-    scan = read(args.input, args.pixel_nm)  # --pixel-nm is the scan step, over the file's
-    if scan.pixel_size_nm is None:  # never the model's step in its place (formats/units.py)
-        raise UserError(f"the scan step of {Path(args.input).name} is unknown (the file does not state "
-                        f"it{': ' + scan.source['pixel_size_note'] if scan.source.get('pixel_size_note') else ''}"
-                        "); give --pixel-nm")
-    pipeline.run(scan, bundle, device=args.device, ensemble=args.ensemble).write(args.output)
+    scan = read(args.input)
+    physics = map_physics(scan, args)  # --pixel-nm is the scan step, over the file's
+    f = require(bundle.config, physics, args.scale, _flags(scan))  # refuse before any work
+    pipeline.run(scan, bundle, physics=physics, scale=f.scale, device=args.device,
+                 ensemble=args.ensemble).write(args.output)
+    if f.note:  # after the run: an error is then the one line on stderr
+        print(f"note: {f.note}", file=sys.stderr)
 
 
 def cmd_evaluate(args):
@@ -178,7 +224,7 @@ def cmd_bench(args):
 
 def cmd_consistency(args):
     from .bundle import load_bundle
-    from .enhance import check_pixel_size
+    from .fit import require
     from .formats import read_enhanced
     from .formats.write import atomic_file
     from .trust import consistency
@@ -187,17 +233,18 @@ def cmd_consistency(args):
         raise UserError(f"{args.out}: the chi^2 map is written as .npy")
     gain = _gain(args.gain)
     bundle = load_bundle(args.model)
-    measured = read(args.input, args.pixel_nm)
+    measured = read(args.input)
     enhanced = read_enhanced(args.enhanced, measured)
-    scan_step_nm = check_pixel_size(measured, bundle, args.pixel_nm)
+    f = require(bundle.config, map_physics(measured, args), args.scale, _flags(measured))
     if enhanced.shape[0] != measured.shape[0]:
         raise UserError(f"{args.enhanced} has {enhanced.shape[0]} maps but {args.input} has "
                         f"{measured.shape[0]}")
-    chi2, summary = consistency(measured.data, enhanced.data, bundle.degradation,
-                                elements=measured.elements, fine_pixel_nm=scan_step_nm / bundle.scale,
-                                gain=gain)
+    chi2, summary = consistency(measured.data, enhanced.data, f.degradation(),
+                                elements=measured.elements, fine_pixel_nm=f.fine_pixel_nm[0], gain=gain)
     with atomic_file(args.out) as tmp, open(tmp, "wb") as fh:
         np.save(fh, chi2, allow_pickle=False)
+    if f.note:
+        print(f"note: {f.note}", file=sys.stderr)
     print(json.dumps(summary))
 
 
@@ -296,8 +343,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("enhance", help="enhance every element of a map with a model")
     s.add_argument("input")
     s.add_argument("output")
-    s.add_argument("--model", required=True, help="a model folder or a shipped name (protocol-a, -b, -c)")
-    s.add_argument("--pixel-nm", type=float, help="the map's pixel (scan step) in nm")
+    s.add_argument("--model", required=True,
+                   help="a model folder or a shipped name (universal, protocol-a, -b, -c)")
+    add_physics_args(s)
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--ensemble", type=int, default=1, help="average over N flips/rotations (1-8)")
     s.set_defaults(run=cmd_enhance)
@@ -336,7 +384,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("input", metavar="IN", help="the measured map that was enhanced")
     s.add_argument("enhanced", metavar="ENHANCED", help="the enhanced map (a result file or maps)")
     s.add_argument("--model", required=True, help="the model that enhanced it (folder or shipped name)")
-    s.add_argument("--pixel-nm", type=float, help="the input's pixel (scan step) in nm")
+    add_physics_args(s)  # the physics it was enhanced with
     s.add_argument("--out", required=True, metavar="CHI2.npy", help="where to write the chi^2 map")
     s.add_argument("--gain", default="auto",
                    help="counts per map unit: auto (default), model, data, or a number")

@@ -247,43 +247,42 @@ def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 
     return (out, var) if return_variance else out
 
 
-def check_pixel_size(xrfmap: XRFMap, bundle: Bundle, pixel_nm: float | None) -> float:
-    """The map's step in nm must be the model's scan step (scale x fine pixel), within 10%."""
-    expected = bundle.pixel_nm * bundle.scale
-    if pixel_nm is None and xrfmap.pixel_size_nm is not None:
-        pixel_nm = float(np.mean(xrfmap.pixel_size_nm))
-    if pixel_nm is None:  # never the model's step in its place: the user states it
-        raise UserError("the map's scan step is unknown (the file does not state it): state it "
-                        "(--pixel-nm, or the dataset's step on the web)")
-    if abs(pixel_nm - expected) > 0.1 * expected:
-        raise UserError(
-            f"the map's pixel is {pixel_nm:g} nm but model {bundle.name} expects scans with a "
-            f"{expected:g} nm step ({bundle.scale} x {bundle.pixel_nm:g} nm); choose a fitting model "
-            f"or state the pixel size with --pixel-nm"
-        )
-    return pixel_nm
-
-
-def enhance_map(xrfmap: XRFMap, bundle: Bundle, *, pixel_nm=None, device="auto", ensemble=1,
+def enhance_map(xrfmap: XRFMap, bundle: Bundle, *, physics=None, scale=None, device="auto", ensemble=1,
                 progress=None, cancel=None) -> XRFMap:
-    """Enhance every element of an XRFMap; the result records how it was made."""
-    step_nm = check_pixel_size(xrfmap, bundle, pixel_nm)
+    """Enhance every element of an XRFMap; the result records how it was made.
+
+    physics: the map's (enhancer.physics.Physics; None = physics_of(xrfmap), what the file says
+    and the dose estimated from the data). The one fit rule (enhancer.fit) decides whether the
+    model may run and at which scale, or raises UserError saying why not.
+    """
+    from .fit import require
+    from .physics import physics_of
+
+    stated = physics if physics is not None else physics_of(xrfmap)
+    f = require(bundle.config, stated, scale)
+    conditions = (f.probe_fwhm_px, f.scale, f.physics.counts) if f.conditioned else None
     out, var = enhance(xrfmap.data, bundle, device=device, ensemble=ensemble, progress=progress,
-                       cancel=cancel, return_variance=True)
-    result = xrfmap.with_data(out, pixel_size_nm=(step_nm / bundle.scale,) * 2)
+                       cancel=cancel, return_variance=True, conditions=conditions)
+    fx, fy = f.fine_pixel_nm
+    result = xrfmap.with_data(out, pixel_size_nm=(fy, fx))
     # Trust maps read back from an earlier result describe that result, not this one.
     result.extras = {k: v for k, v in result.extras.items() if k.split(":")[0] not in TRUST_KINDS}
+    p = f.physics
     result.provenance["enhancement"] = {
         "model": bundle.name,
-        "probe_fwhm_nm": bundle.degradation.probe_fwhm_nm,
-        "scale": bundle.scale,
-        "input_pixel_nm": step_nm,
+        "probe_fwhm_nm": list(p.probe_fwhm_nm),
+        "probe_assumed": stated.probe_fwhm_nm is None,
+        "scale": f.scale,
+        "input_pixel_nm": list(p.scan_step_nm),
+        "counts": p.counts,
+        "counts_estimated": p.counts_estimated,
+        "note": f.note,
         "ensemble": ensemble,
         "software_version": __version__,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if ensemble > 1:
         result.extras.update({f"uncertainty:{el}": np.sqrt(v) for el, v in zip(xrfmap.elements, var)})
-    if bundle.scale == 1 and xrfmap.x_axis_um is not None:
+    if f.scale == 1 and xrfmap.x_axis_um is not None:
         result.x_axis_um, result.y_axis_um = xrfmap.x_axis_um, xrfmap.y_axis_um
     return result

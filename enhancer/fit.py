@@ -21,8 +21,9 @@ probe, said aloud); the Fit names what is missing in `missing` ("step", "probe",
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
+from . import UserError
 from .physics import Physics, pair_text
 
 TOLERANCE = 0.10  # a single-condition model's step and probe, relative
@@ -43,6 +44,16 @@ class Fit:
     missing: tuple[str, ...] = ()  # what must be stated: "step", "probe", "dose"
     mismatch: float = math.inf  # for ranking: 0 = exactly what the model was made for
     conditioned: bool = False
+
+    def degradation(self):
+        """The forward model this map was measured by, on the output grid (the consistency
+        check re-measures the enhanced map with it). Degradation has square pixels: the x pixel
+        is kept and the y probe rescaled, so the probe spans the same output pixels per axis."""
+        from .degrade import Degradation
+
+        (fx, fy), (px, py) = self.fine_pixel_nm, self.physics.probe_fwhm_nm
+        return Degradation(probe_fwhm_nm=px, pixel_nm=fx, scale=self.scale, counts=self.physics.counts,
+                           probe_fwhm_y_nm=py * fx / fy)
 
     def describe(self) -> str:
         """One line for people: how it runs, or why not."""
@@ -89,13 +100,12 @@ def _bad_values(physics: Physics) -> str:
     return ""
 
 
-def fit(config: dict, physics: Physics, scale=None, *, counts_estimated: bool = False) -> Fit:
+def fit(config: dict, physics: Physics, scale=None) -> Fit:
     """Whether the model with this config (its model.json) may enhance a map with `physics`.
 
-    scale: asked for (None = the model's own, or the conditioned default). counts_estimated:
-    the dose came from estimate_counts, not from the user; a conditioned model then takes an
-    estimate above its range as its top (more counts only means less noise), where a stated
-    dose outside the range is refused.
+    scale: asked for (None = the model's own, or the conditioned default). When the dose came
+    from estimate_counts (physics.counts_estimated), a conditioned model takes an estimate above
+    its range as its top (more counts only means less noise); a stated dose outside is refused.
     """
     bad = _bad_values(physics)
     if bad:
@@ -110,7 +120,7 @@ def fit(config: dict, physics: Physics, scale=None, *, counts_estimated: bool = 
         if not 1 <= scale <= 4:
             return Fit(False, f"the scale must be 1-4 (got {scale})")
     if conditions(config):
-        return _fit_conditioned(config, physics, scale, counts_estimated)
+        return _fit_conditioned(config, physics, scale)
     return _fit_single(config, physics, scale)
 
 
@@ -121,7 +131,7 @@ def _fit_single(config, physics: Physics, scale) -> Fit:
                 f"{pair_text(own.probe_fwhm_nm)} nm probe, enhanced {own_scale}x")
     way_on = f"use {WAY_ON}, which takes any step, probe and scale"
     if physics.scan_step_nm is None:
-        return Fit(False, f"the scan step is unknown: state it ({made_for})", missing=("step",))
+        return Fit(False, f"the scan step is unknown: state it", missing=("step",))
     if scale is not None and scale != own_scale:
         return Fit(False, f"{made_for}, not {scale}x; {way_on}")
     step_off = _off(physics.scan_step_nm, own.scan_step_nm)
@@ -155,7 +165,7 @@ def _range(c, key, default):
     return float(lo), float(hi)
 
 
-def _fit_conditioned(config, physics: Physics, scale, counts_estimated) -> Fit:
+def _fit_conditioned(config, physics: Physics, scale) -> Fit:
     name, c = _name(config), conditions(config)
     probe_lo, probe_hi = _range(c, "probe_fwhm_px", (1.5, 8))
     scale_lo, scale_hi = _range(c, "scale", (1, 4))
@@ -193,7 +203,7 @@ def _fit_conditioned(config, physics: Physics, scale, counts_estimated) -> Fit:
     if counts is None:
         return Fit(False, f"{name} needs the dose (counts at the peak): the data did not tell; state it",
                    missing=("dose",), conditioned=True)
-    if counts < counts_lo or (counts > counts_hi and not counts_estimated):
+    if counts < counts_lo or (counts > counts_hi and not physics.counts_estimated):
         return Fit(False, f"{name} takes {counts_lo:g}-{counts_hi:g} counts at the peak (got {counts:.3g})",
                    conditioned=True)
     if counts > counts_hi:
@@ -203,6 +213,16 @@ def _fit_conditioned(config, physics: Physics, scale, counts_estimated) -> Fit:
     return Fit(True, scale=scale, note=note, physics=replace(physics, counts=counts), fine_pixel_nm=fine,
                probe_fwhm_px=tuple(p / f for p, f in zip(probe, fine)), mismatch=TOLERANCE,
                conditioned=True)
+
+
+def require(config: dict, physics: Physics, scale=None, flags: dict | None = None) -> Fit:
+    """fit(), raising UserError with the reason when it does not fit. flags maps what is missing
+    ("step", "probe", "dose") to how to state it (the CLI's flags), added to the message."""
+    f = fit(config, physics, scale)
+    if not f.ok:
+        how = [flags[m] for m in f.missing if flags and m in flags]
+        raise UserError(f.reason + (f" ({', '.join(how)})" if how else ""))
+    return f
 
 
 def rank(fits: list[tuple]) -> list[tuple]:

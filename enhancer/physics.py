@@ -9,7 +9,7 @@ noise variance against the local mean has slope 1 / g. The noise is read from a 
 residual (Immerkaer's 3 x 3 mask), which removes a locally linear signal; the slope is the median
 over pixels of residual^2 / (sum of mask^2 x local mean), divided by the chi-square(1) median so
 the median estimates the mean even where an edge leaves signal in a few residuals. The peak
-counts are then g times the map's robust peak (enhancer.enhance.map_scale's smoothed 99.9th
+counts are then g times the map's robust peak (enhancer.map_scale's smoothed 99.9th
 percentile), which is what enhancer.degrade.add_noise's `counts` means: the brightest pixel's
 expected counts.
 
@@ -28,6 +28,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import UserError
+from .map_scale import map_scale  # the same robust peak as normalisation uses
 
 # Immerkaer (1996) noise mask: zero response to constant and linear signals.
 _MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float64)
@@ -44,6 +45,7 @@ class Physics:
     scan_step_nm: tuple[float, float] | None = None  # (x, y): the input's step
     probe_fwhm_nm: tuple[float, float] | None = None  # (x along columns, y along rows)
     counts: float | None = None  # expected counts at the brightest pixel
+    counts_estimated: bool = False  # counts came from estimate_counts, not from a person
 
     def missing(self) -> list[str]:
         """The unknowns, in the user's words."""
@@ -122,8 +124,6 @@ def counts_per_element(maps) -> np.ndarray:
                 slope = (residual[use] ** 2).sum() / (_MASK_POWER * mean[use].sum())
         if not (slope > 0 and math.isfinite(slope)):
             continue
-        from .enhance import map_scale  # the same robust peak as normalisation uses
-
         out[i] = map_scale(m.astype(np.float32)) / slope
     return out
 
@@ -134,3 +134,17 @@ def estimate_counts(maps) -> float | None:
     per = counts_per_element(maps)
     per = per[np.isfinite(per)]
     return float(np.median(per)) if per.size else None
+
+
+def physics_of(xrfmap, scan_step_nm=None, probe_fwhm_nm=None, counts=None) -> Physics:
+    """A map's physics: what is stated wins, else what the file says (its step), else the
+    estimate from the data (the dose). The probe only ever comes from a person (or a measured
+    probe). scan_step_nm and probe_fwhm_nm take a number, "x,y" text or an (x, y) pair."""
+    step = parse_pair(scan_step_nm, "scan step") if scan_step_nm is not None else None
+    if step is None and xrfmap.pixel_size_nm is not None:
+        y, x = xrfmap.pixel_size_nm  # XRFMap keeps (y, x), Physics (x, y)
+        step = (float(x), float(y))
+    probe = parse_probe(probe_fwhm_nm) if probe_fwhm_nm is not None else None
+    if counts is not None:
+        return Physics(step, probe, float(counts))
+    return Physics(step, probe, estimate_counts(xrfmap.data), counts_estimated=True)

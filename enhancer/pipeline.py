@@ -67,25 +67,31 @@ class Result:
 
 
 def run(scan: XRFMap, bundle: Bundle, *, scan_step_nm=None, ensemble: int = 1, device="auto",
-        progress=None, cancel=None, physics=None) -> Result:
+        progress=None, cancel=None, physics=None, scale=None) -> Result:
     """Enhance every element of `scan`, add the fine grid's motor axes, compute the trust report
-    and attach it. scan_step_nm (nm) states the scan's step over what its file says. physics
-    (enhancer.physics.Physics) goes to a model conditioned on the measurement; None keeps a
-    single-condition model's own."""
+    and attach it. physics (enhancer.physics.Physics): the map's step, probe and dose; None is
+    what the file says (its step, or scan_step_nm in nm over it) and the dose from the data.
+    scale: None is the fit rule's (enhancer.fit). The fit rule refuses, in words, what does
+    not fit; the same physics then enhances and re-measures the result (chi^2)."""
     from .enhance import enhance_map
+    from .fit import require
+    from .physics import physics_of
     from .trust import attach_trust, trust_report
 
     if scan_step_nm:
         scan = dataclasses.replace(scan, pixel_size_nm=(float(scan_step_nm),) * 2)
-    extra = {"physics": physics} if physics is not None else {}
-    enhanced = enhance_map(scan, bundle, device=device, ensemble=ensemble, progress=progress,
-                           cancel=cancel, **extra)
-    enhanced = with_fine_axes(scan, enhanced, bundle.scale)
-    report = trust_report(scan, enhanced, bundle)
+    physics = physics if physics is not None else physics_of(scan)
+    scale = require(bundle.config, physics, scale).scale
+    enhanced = enhance_map(scan, bundle, physics=physics, scale=scale, device=device, ensemble=ensemble,
+                           progress=progress, cancel=cancel)
+    enhanced = with_fine_axes(scan, enhanced, scale)
+    report = trust_report(scan, enhanced, bundle, physics=physics, scale=scale)
     enhanced = attach_trust(enhanced, report)
     summary = {k: v for k, v in report.items() if k != "chi2"}
-    summary["scale"] = bundle.scale
-    summary["scan_step_nm"] = enhanced.provenance["enhancement"]["input_pixel_nm"]
+    summary["scale"] = scale
+    summary["scan_step_nm"] = float(np.mean(enhanced.provenance["enhancement"]["input_pixel_nm"]))
+    summary["physics"] = {k: enhanced.provenance["enhancement"][k] for k in (
+        "input_pixel_nm", "probe_fwhm_nm", "probe_assumed", "scale", "counts", "counts_estimated", "note")}
     summary["fine_pixel_nm"] = float(np.mean(enhanced.pixel_size_nm))
     # Blur and box sampling keep the mean: the totals before and after should agree.
     summary["totals"] = {el: {"before": float(a.mean()), "after": float(b.mean())}

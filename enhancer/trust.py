@@ -237,24 +237,27 @@ RESOLUTION_CAVEAT = (
 
 
 def trust_report(input_map: XRFMap, enhanced: XRFMap, bundle, *, gain="auto", rois=True,
-                 roi_elements=None, top_rois: int = 50) -> dict:
+                 roi_elements=None, top_rois: int = 50, physics=None, scale=None) -> dict:
     """Everything the job page shows beside an enhanced map.
 
     Returns {"elements", "chi2": (E, H, W) float32 on the input's grid, "consistency": summary,
     "resolution": per element, "resolution_method", "uncertainty": per element or None,
     "rois": the top_rois best scan suggestions on the enhanced map}. All but "chi2" is
     JSON-serialisable (and small: it goes into the result file's provenance attribute).
+    physics, scale: what the map was enhanced with (None: physics_of(input_map), the model's
+    own scale or the fit rule's default); the re-measurement uses that probe, step and dose.
     """
-    from .enhance import check_pixel_size
+    from .fit import require
+    from .physics import physics_of
     from .roi import find_rois
 
-    step_nm = check_pixel_size(input_map, bundle, None)
-    scale = bundle.scale
+    f = require(bundle.config, physics if physics is not None else physics_of(input_map), scale)
+    step_nm, scale = float(np.mean(f.physics.scan_step_nm)), f.scale
     if enhanced.shape != (input_map.shape[0], input_map.shape[1] * scale, input_map.shape[2] * scale):
         raise UserError(f"the enhanced maps {list(enhanced.shape)} are not the input "
                         f"{list(input_map.shape)} enhanced {scale}x")
     fine_nm = float(np.mean(enhanced.pixel_size_nm)) if enhanced.pixel_size_nm else step_nm / scale
-    chi2, summary = consistency(input_map.data, enhanced.data, bundle.degradation,
+    chi2, summary = consistency(input_map.data, enhanced.data, f.degradation(),
                                 elements=input_map.elements, fine_pixel_nm=fine_nm, gain=gain)
     report = {
         "elements": list(input_map.elements),

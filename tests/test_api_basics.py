@@ -48,7 +48,7 @@ def test_user_mistakes_get_400_with_a_message_never_500(project, alice, tiny_mod
     for response in cases[:4]:
         assert response.status_code == 400, response.content
         assert response.json()["error"]
-    assert "expects a 50 nm step" in cases[0].json()["error"]
+    assert "step is 200 nm" in cases[0].json()["error"] and "universal" in cases[0].json()["error"]
     assert cases[4].status_code in (400, 404) and cases[4].json()["error"]
     assert not Job.objects.exists()
 

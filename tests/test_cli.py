@@ -122,7 +122,7 @@ def test_enhancing_a_maps_file_writes_maps_with_both(tmp_path, model_a):
     (["info", "missing.h5"], "no such file"),
     (["enhance", "x.npy", "y.npy", "--model", "no-such-model"], "no model"),
     (["degrade", "truth.npy", "o.npy", "--probe-fwhm-nm", "-5", "--pixel-nm", "50"], "positive"),
-    (["enhance", "truth.npy", "o.npy", "--model", "MODEL", "--pixel-nm", "400"], "expects scans"),
+    (["enhance", "truth.npy", "o.npy", "--model", "MODEL", "--pixel-nm", "400"], "universal"),
     (["enhance", "truth.npy", "o.npy", "--model", "MODEL", "--pixel-nm", "50", "--ensemble", "12"],
      "ensemble"),
     (["enhance", "truth.npy", "o.npy", "--model", "MODEL"], "--pixel-nm"),

@@ -11,6 +11,7 @@ from enhancer.baselines import richardson_lucy, rl_oracle, upsample, wiener
 from enhancer.bundle import Bundle, load_bundle, save_bundle, validate_bundle_files
 from enhancer.degrade import Degradation
 from enhancer.enhance import enhance, enhance_map
+from enhancer.physics import Physics
 from enhancer.metrics import frc_resolution_nm, psnr, single_image_frc_nm, totals_error
 from enhancer.network import ResidualEnhancer, fold_batchnorm
 from enhancer.phantoms import phantom
@@ -103,8 +104,11 @@ def test_enhance_map_checks_the_pixel_size_and_records_provenance():
     result = enhance_map(m, b)
     assert result.shape == (2, 128, 128) and result.pixel_size_nm == (50.0, 50.0)
     assert result.provenance["enhancement"]["scale"] == 4
-    with pytest.raises(UserError, match="expects scans with a 200 nm step"):
-        enhance_map(m, b, pixel_nm=50)
+    assert result.provenance["enhancement"]["probe_assumed"] is True
+    with pytest.raises(UserError, match="step is 50 nm.*universal"):
+        enhance_map(m, b, physics=Physics((50.0, 50.0), None, 100.0))
+    with pytest.raises(UserError, match="step is unknown"):
+        enhance_map(XRFMap(["Fe"], phantom("cell", 32, 1)), b)
 
 
 def test_element_joint_model_needs_its_elements():

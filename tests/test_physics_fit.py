@@ -7,7 +7,7 @@ import pytest
 from enhancer import UserError
 from enhancer.bundle import SHIPPED_DIR
 from enhancer.degrade import Degradation
-from enhancer.enhance import map_scale
+from enhancer.map_scale import map_scale
 from enhancer.fit import fit, rank
 from enhancer.phantoms import phantom
 from enhancer.physics import Physics, counts_per_element, estimate_counts, parse_probe
@@ -139,5 +139,5 @@ def test_conditioned_refusals(physics, scale, words):
 
 
 def test_conditioned_takes_an_estimated_dose_above_its_range_as_its_top():
-    f = fit(UNIVERSAL, Physics((50.0, 50.0), (100.0, 100.0), 20000.0), counts_estimated=True)
+    f = fit(UNIVERSAL, Physics((50.0, 50.0), (100.0, 100.0), 20000.0, counts_estimated=True))
     assert f.ok and f.physics.counts == 10000 and "above" in f.note

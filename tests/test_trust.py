@@ -284,9 +284,11 @@ def test_cli_consistency_errors_are_one_line_and_exit_2(tmp_path, model_dir, cap
     assert main([*base, str(tmp_path / "in.npy"), "--model", str(model_dir), "--out", str(out),
                  "--pixel-nm", "400"]) == 2
     assert main([*base, str(tmp_path / "in.npy"), "--model", str(model_dir), "--out", str(out),
-                 "--gain", "lots"]) == 2
+                 "--gain", "lots", *step]) == 2
+    assert main([*base, str(tmp_path / "in.npy"), "--model", str(model_dir), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 5 and all(line.startswith("error: ") for line in err)
+    assert len(err) == 6 and all(line.startswith("error: ") for line in err)
     assert "re-measured" in err[0] and "3 maps" in err[1] and "no model" in err[2]
     assert "400" in err[3] and "--gain" in err[4]
+    assert "step is unknown" in err[5] and "--pixel-nm" in err[5]
     assert not out.exists()

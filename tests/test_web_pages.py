@@ -46,24 +46,49 @@ def test_the_project_page_shows_what_parsing_found(project, alice):
 
 
 def test_fitting_models_come_first_and_others_say_why(project, alice):
-    dataset = make_dataset(project, alice, pixel_nm=50.0)
+    dataset = make_dataset(project, alice, pixel_nm=50.0)  # the file says 50 nm; no probe stated
     fits = make_tiny_model("fits-50", pixel_nm=25.0, scale=2)
     coarse = make_tiny_model("needs-200", pixel_nm=100.0, scale=2)
     make_tiny_model("retired-50", pixel_nm=25.0, scale=2, status="retired")
-    response = web_client(alice).get(f"/datasets/{dataset.id}/enhance/")
-    ranked = [(m.name, problem) for m, problem in response.context["candidates"]]
-    problems = [problem for _, problem in ranked]
-    assert problems == sorted(problems, key=bool)  # every fitting model before any other
-    assert dict(ranked)["fits-50"] == ""
-    assert "expects a 200 nm step" in dict(ranked)["needs-200"]
+    page = f"/datasets/{dataset.id}/enhance/"
+    # The probe is unknown: the page asks for it and starts nothing.
+    response = web_client(alice).get(page)
+    html = response.content.decode()
+    assert 'id="physics-needed"' in html and "the probe FWHM" in html
+    assert 'id="physics-probe">unknown' in html
+    web_client(alice).post(page, {"model": fits.id})
+    assert not Job.objects.exists()
+    # Stated right there: the models are judged by it, the best fitting one chosen.
+    response = web_client(alice).post(page, {"action": "physics", "pixel_nm": "", "probe_fwhm_nm": "82"})
+    assert response.status_code == 302
+    response = web_client(alice).get(page)
+    ranked = [(m.name, f) for m, f in response.context["candidates"]]
+    assert [f.ok for _, f in ranked] == sorted([f.ok for _, f in ranked], reverse=True)
+    assert dict(ranked)["fits-50"].ok and response.context["best"] == fits.id
+    assert f'value="{fits.id}" checked' in response.content.decode()
+    why = dict(ranked)["needs-200"].reason
+    assert "200 nm step" in why and "universal" in why
+    assert why in response.content.decode().replace("&#x27;", "'")
     assert "retired-50" not in dict(ranked)
     # Starting a job with a model that does not fit is refused in words; a fitting one queues.
-    response = web_client(alice).post(f"/datasets/{dataset.id}/enhance/", {"model": coarse.id},
-                                      follow=True)
+    response = web_client(alice).post(page, {"model": coarse.id}, follow=True)
     assert "Not started" in response.content.decode() and not Job.objects.exists()
-    response = web_client(alice).post(f"/datasets/{dataset.id}/enhance/", {"model": fits.id})
+    response = web_client(alice).post(page, {"model": fits.id})
     job = Job.objects.get()
     assert response.url == "/jobs/" and job.status == "queued" and job.model == fits
+    assert job.params["scan_step_nm"] == [50.0, 50.0] and job.params["probe_fwhm_nm"] == [82.0, 82.0]
+    assert job.params["scale"] == 2 and not job.params["probe_assumed"]
+
+
+def test_a_bad_physics_value_on_the_page_is_a_message_and_keeps_what_was_stated(project, alice):
+    dataset = make_dataset(project, alice, pixel_nm=50.0)
+    dataset.probe_fwhm_x_nm = dataset.probe_fwhm_y_nm = 90.0
+    dataset.save()
+    response = web_client(alice).post(f"/datasets/{dataset.id}/enhance/",
+                                      {"action": "physics", "pixel_nm": "", "probe_fwhm_nm": "-4"}, follow=True)
+    assert "Not saved" in response.content.decode() and "positive" in response.content.decode()
+    dataset.refresh_from_db()
+    assert dataset.probe_fwhm_nm == (90.0, 90.0)
 
 
 def test_the_job_list_shows_queue_positions_timings_and_errors(project, alice, tiny_model):

@@ -115,7 +115,7 @@ def test_each_user_has_a_quota(project, alice, bob, settings):
 @pytest.mark.parametrize("pixel", ["abc", "-5", "0", "nan", "inf"])
 def test_a_bad_pixel_size_is_refused_with_a_message(project, alice, pixel):
     response = upload(web_client(alice), project, HDF5, pixel_nm=pixel)
-    assert response.status_code == 400 and "pixel size" in response.json()["error"]
+    assert response.status_code == 400 and "scan step" in response.json()["error"]
     assert leftovers() == []
 
 

@@ -19,20 +19,39 @@ class ProjectSerializer(serializers.ModelSerializer):
 
 class DatasetSerializer(serializers.ModelSerializer):
     name = serializers.CharField(source="original_name", read_only=True)
-    pixel_nm = serializers.FloatField(read_only=True, allow_null=True)
+    pixel_nm = serializers.FloatField(read_only=True, allow_null=True,
+                                      help_text="the scan step in nm (mean of x and y); null: unknown")
+    scan_step_nm = serializers.ListField(child=serializers.FloatField(), read_only=True, allow_null=True,
+                                         help_text="[x, y] scan step in nm; null: unknown")
+    probe_fwhm_nm = serializers.ListField(child=serializers.FloatField(), read_only=True, allow_null=True,
+                                          help_text="[x, y] probe FWHM in nm (x along columns); null: unknown")
+    counts_estimate = serializers.FloatField(read_only=True, allow_null=True,
+                                             help_text="peak counts estimated from the data's Poisson noise")
 
     class Meta:
         model = Dataset
         fields = ["id", "project", "name", "status", "error", "elements", "shape",
-                  "pixel_size_nm", "pixel_nm", "scalers", "source_format", "units",
-                  "size_bytes", "created"]
+                  "pixel_size_nm", "pixel_nm", "scan_step_nm", "probe_fwhm_nm", "counts_estimate",
+                  "scalers", "source_format", "units", "size_bytes", "created"]
         read_only_fields = fields
+
+
+PHYSICS_HELP = "nm: one number, or \"x,y\" (x along columns, y along rows); empty: not stated"
 
 
 class DatasetUploadSerializer(serializers.Serializer):
     file = serializers.FileField()
-    pixel_nm = serializers.FloatField(required=False, allow_null=True,
-                                      help_text="scan step in nm, when the file does not say")
+    pixel_nm = serializers.CharField(required=False, allow_null=True, allow_blank=True,
+                                     help_text="the scan step, when the file does not say; " + PHYSICS_HELP)
+    probe_fwhm_nm = serializers.CharField(required=False, allow_null=True, allow_blank=True,
+                                          help_text="the probe's FWHM; " + PHYSICS_HELP)
+
+
+class DatasetPhysicsSerializer(serializers.Serializer):
+    pixel_nm = serializers.CharField(required=False, allow_null=True, allow_blank=True,
+                                     help_text="the scan step; " + PHYSICS_HELP)
+    probe_fwhm_nm = serializers.CharField(required=False, allow_null=True, allow_blank=True,
+                                          help_text="the probe's FWHM; " + PHYSICS_HELP)
 
 
 class ModelSerializer(serializers.ModelSerializer):
@@ -100,3 +119,7 @@ class JobCreateSerializer(serializers.Serializer):
     dataset = serializers.IntegerField()
     model = serializers.IntegerField()
     ensemble = serializers.IntegerField(required=False, default=1, min_value=1, max_value=8)
+    scale = serializers.IntegerField(required=False, allow_null=True, default=None,
+                                     help_text="output grid = scan step / scale (1-4); default: the "
+                                               "model's own, or for universal the one that puts the "
+                                               "probe's FWHM nearest 3 output pixels")

@@ -14,7 +14,7 @@ from xrfweb.api import serializers as s
 from xrfweb.jobs import results, services
 from xrfweb.jobs.runner import reap_stale_jobs
 from xrfweb.projects.models import Project
-from xrfweb.projects.services import keep_upload
+from xrfweb.projects.services import keep_upload, set_physics
 from xrfweb.projects.uploads import takes_large_uploads
 from xrfweb.registry import services as registry
 
@@ -67,14 +67,23 @@ def project_datasets(request, project_id: int):
         return refused
     if uploaded is None:
         raise UserError("send the map as a multipart field named 'file'")
-    dataset = keep_upload(request.user, project, uploaded, request.data.get("pixel_nm"))
+    dataset = keep_upload(request.user, project, uploaded, request.data.get("pixel_nm"),
+                          request.data.get("probe_fwhm_nm"))
     return Response(s.DatasetSerializer(dataset).data, status=201)
 
 
-@extend_schema(responses=s.DatasetSerializer)
-@api_view(["GET"])
+@extend_schema(methods=["GET"], responses=s.DatasetSerializer)
+@extend_schema(methods=["PATCH"], request=s.DatasetPhysicsSerializer,
+               responses={200: s.DatasetSerializer, 400: OpenApiTypes.OBJECT})
+@api_view(["GET", "PATCH"])
+@parser_classes([JSONParser, FormParser, MultiPartParser])
 def dataset_detail(request, dataset_id: int):
-    return Response(s.DatasetSerializer(access.get_dataset_for_user(request.user, dataset_id)).data)
+    """PATCH states the map's step (pixel_nm) and/or probe (probe_fwhm_nm): anyone who sees the
+    project may (a stranger gets 404, as for GET); an empty value clears a stated one."""
+    dataset = access.get_dataset_for_user(request.user, dataset_id)
+    if request.method == "PATCH":
+        set_physics(dataset, **{k: request.data.get(k) for k in request.data})
+    return Response(s.DatasetSerializer(dataset).data)
 
 
 @extend_schema(responses=s.ModelSerializer(many=True))
@@ -151,7 +160,8 @@ def jobs(request):
     data = _valid(s.JobCreateSerializer, request)
     dataset = access.get_dataset_for_user(request.user, data["dataset"])
     model = access.get_model_for_user(request.user, data["model"])
-    job = services.start_enhancement(request.user, dataset, model, ensemble=data["ensemble"])
+    job = services.start_enhancement(request.user, dataset, model, ensemble=data["ensemble"],
+                                     scale=data["scale"])
     return Response(s.JobSerializer(job).data, status=201)
 
 

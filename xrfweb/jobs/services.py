@@ -43,34 +43,45 @@ def _enqueue(job: Job) -> None:
     send_after_commit(task, job.id)
 
 
-def fitting_problem(dataset: Dataset, model: EnhancementModel) -> str:
-    """Why this model cannot enhance this dataset, or "" when it fits."""
+def model_fit(dataset: Dataset, model: EnhancementModel, scale=None):
+    """enhancer.fit's verdict for this model on this dataset, with the web's own conditions
+    first (a ready dataset, an approved model, the elements a joint model was trained for)."""
+    from enhancer.fit import Fit, fit
+
     if dataset.status != Dataset.Status.READY:
-        return f"dataset {dataset} is {dataset.status}, not ready"
+        return Fit(False, f"dataset {dataset} is {dataset.status}, not ready")
     if model.status != EnhancementModel.Status.APPROVED:
-        return f"model {model} is {model.status}; only approved models run"
+        return Fit(False, f"model {model} is {model.status}; only approved models run")
     elements = model.elements
     if elements != "any" and list(elements) != list(dataset.elements):
-        return f"model {model} is trained for {', '.join(elements)}; the map has " + ", ".join(
-            dataset.elements)
-    step, pixel = model.scan_step_nm, dataset.pixel_nm
-    if step and pixel and abs(pixel - step) > 0.1 * step:
-        return (f"the map's pixel is {pixel:g} nm but model {model} expects a {step:g} nm step")
-    return ""
+        return Fit(False, f"model {model} is trained for {', '.join(elements)}; the map has "
+                          + ", ".join(dataset.elements))
+    return fit({"name": model.name, **model.config}, dataset.physics, scale)
 
 
-def start_enhancement(user, dataset: Dataset, model: EnhancementModel, *, ensemble: int = 1
-                      ) -> Job:
-    problem = fitting_problem(dataset, model)
-    if problem:
-        raise UserError(problem)
+def fitting_problem(dataset: Dataset, model: EnhancementModel, scale=None) -> str:
+    """Why this model cannot enhance this dataset, or "" when it fits."""
+    f = model_fit(dataset, model, scale)
+    return "" if f.ok else f.reason
+
+
+def start_enhancement(user, dataset: Dataset, model: EnhancementModel, *, ensemble: int = 1,
+                      scale=None) -> Job:
+    f = model_fit(dataset, model, scale)
+    if not f.ok:
+        raise UserError(f.reason)
     if not 1 <= ensemble <= 8:
         raise UserError("ensemble takes 1 to 8")
+    p = f.physics  # what it runs with, recorded: the job page and the API show it
+    params = {"ensemble": ensemble, "pixel_nm": dataset.pixel_nm, "scan_step_nm": list(p.scan_step_nm),
+              "probe_fwhm_nm": list(p.probe_fwhm_nm), "probe_assumed": dataset.probe_fwhm_nm is None,
+              "scale": f.scale, "fine_pixel_nm": list(f.fine_pixel_nm), "counts": p.counts,
+              "counts_estimated": p.counts_estimated, "note": f.note}
     with transaction.atomic():
         _claim_a_place(user)
         job = Job.objects.create(
             kind=Job.Kind.ENHANCE, created_by=user, project=dataset.project, dataset=dataset,
-            model=model, params={"ensemble": ensemble, "pixel_nm": dataset.pixel_nm},
+            model=model, params=params,
         )
         _enqueue(job)
     return job

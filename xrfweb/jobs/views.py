@@ -11,6 +11,7 @@ from xrfweb import access
 from xrfweb.jobs import results, services
 from xrfweb.jobs.models import Job
 from xrfweb.jobs.runner import reap_stale_jobs
+from xrfweb.projects.services import set_physics
 from xrfweb.registry.suggest import rank_models
 
 
@@ -71,20 +72,50 @@ def job_result(request, job_id: int, fmt: str):
         return HttpResponse(str(e), status=409, content_type="text/plain")
 
 
+def _scale(raw):
+    """The page's optional scale: blank is the fit rule's default."""
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise UserError(f"the scale must be a whole number 1-4 (got {raw!r})") from None
+
+
 @login_required
 def dataset_enhance(request, dataset_id: int):
-    """Choose a model for a dataset (fitting ones first) and start the job."""
+    """Every approved model with whether it fits this map and why not, the best fitting one
+    chosen; while the map's step or probe is unknown it asks for them here, and starts nothing."""
     dataset = access.get_dataset_for_user(request.user, dataset_id)
-    candidates = rank_models(dataset, access.models_for_user(request.user).filter(
-        status="approved"))
-    if request.method == "POST":
+    if request.method == "POST" and request.POST.get("action") == "physics":
+        try:
+            set_physics(dataset, pixel_nm=request.POST.get("pixel_nm", ""),
+                        probe_fwhm_nm=request.POST.get("probe_fwhm_nm", ""))
+        except UserError as e:
+            messages.error(request, f"Not saved: {e}")
+        else:
+            messages.success(request, f"{dataset}: {dataset.physics.describe()}.")
+            back = request.POST.get("next", "")
+            if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+                return redirect(back)
+            return redirect("dataset-enhance", dataset.id)
+    elif request.method == "POST":
         try:
             model = access.get_model_for_user(request.user, request.POST.get("model"))
+            if dataset.physics.scan_step_nm is None or dataset.physics.probe_fwhm_nm is None:
+                raise UserError("state the map's scan step and probe first")
             job = services.start_enhancement(request.user, dataset, model,
-                                             ensemble=int(request.POST.get("ensemble") or 1))
+                                             ensemble=int(request.POST.get("ensemble") or 1),
+                                             scale=_scale(request.POST.get("scale")))
         except (UserError, ValueError) as e:
             messages.error(request, f"Not started: {e}")
         else:
             messages.success(request, f"Job {job.id} queued.")
             return redirect("job-list")
-    return render(request, "jobs/enhance.html", {"dataset": dataset, "candidates": candidates})
+    candidates = rank_models(dataset, access.models_for_user(request.user).filter(status="approved"))
+    physics = dataset.physics
+    return render(request, "jobs/enhance.html", {
+        "dataset": dataset, "candidates": candidates, "physics": physics,
+        "best": next((m.id for m, f in candidates if f.ok), None),
+        "can_start": physics.scan_step_nm is not None and physics.probe_fwhm_nm is not None,
+    })

@@ -17,6 +17,20 @@ from xrfweb.projects.models import Dataset
 from xrfweb.registry.models import EnhancementModel
 
 
+def job_physics(job: Job):
+    """The physics a job was started with (its params), so that it runs with exactly what the
+    user saw accepted, even if the dataset's stated step or probe changes meanwhile. None for
+    a job from before jobs recorded it (enhancer then reads what the file says)."""
+    from enhancer.physics import Physics
+
+    p = job.params
+    if "scan_step_nm" not in p:  # a job from before jobs recorded it: what the file says
+        return None
+    pair = (lambda v: tuple(v) if v else None)
+    return Physics(pair(p.get("scan_step_nm")), None if p.get("probe_assumed") else pair(p.get("probe_fwhm_nm")),
+                   p.get("counts"), counts_estimated=bool(p.get("counts_estimated")))
+
+
 def enhance(job: Job, reporter) -> None:
     from enhancer import pipeline
     from enhancer.bundle import load_bundle
@@ -26,7 +40,8 @@ def enhance(job: Job, reporter) -> None:
     bundle = load_bundle(job.model.bundle_ref)
     reporter.progress(0.02, "enhancing", force=True)
     result = pipeline.run(
-        scan, bundle, scan_step_nm=job.params.get("pixel_nm"),  # the API's pixel_nm: the step
+        scan, bundle, scan_step_nm=job.params.get("pixel_nm"),  # a job from before physics was recorded
+        physics=job_physics(job), scale=job.params.get("scale"),
         ensemble=int(job.params.get("ensemble", 1)),
         progress=lambda f: reporter.progress(0.02 + 0.85 * f, "enhancing"),
         cancel=reporter.cancelled,

@@ -40,7 +40,12 @@ class Dataset(models.Model):
     stored_name = models.CharField(max_length=64, unique=True)  # generated, under DATA_DIR/uploads
     kind = models.CharField(max_length=8)  # what the content is: hdf5, tiff, zip, npy
     size_bytes = models.BigIntegerField()
-    pixel_nm_given = models.FloatField(null=True, blank=True)  # stated by the uploader
+    # The map's physics (enhancer.physics.Physics): None is unknown, shown as unknown, never assumed.
+    pixel_nm_given = models.FloatField(null=True, blank=True)  # the step stated by a user (along x)
+    pixel_nm_given_y = models.FloatField(null=True, blank=True)  # along y, when stated apart from x
+    probe_fwhm_x_nm = models.FloatField(null=True, blank=True)  # along x (columns)
+    probe_fwhm_y_nm = models.FloatField(null=True, blank=True)  # along y (rows)
+    counts_estimate = models.FloatField(null=True, blank=True)  # peak counts, from the data when parsed
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPLOADED)
     error = models.TextField(blank=True)
     # What parsing found (enhancer.xrfmap.XRFMap):
@@ -86,11 +91,31 @@ class Dataset(models.Model):
         return element_from_filename(Path(self.original_name).stem) or "map"
 
     @property
-    def pixel_nm(self) -> float | None:
-        """The scan step: what the uploader stated, else what the file says (the mean of y and x,
-        as enhancer.enhance.check_pixel_size takes it)."""
+    def scan_step_nm(self) -> tuple[float, float] | None:
+        """The scan step (x, y): what a user stated, else what the file says, else None."""
         if self.pixel_nm_given:
-            return self.pixel_nm_given
+            return (self.pixel_nm_given, self.pixel_nm_given_y or self.pixel_nm_given)
         if self.pixel_size_nm:
-            return (float(self.pixel_size_nm[0]) + float(self.pixel_size_nm[1])) / 2
+            y, x = self.pixel_size_nm  # the file's [y, x]
+            return (float(x), float(y))
         return None
+
+    @property
+    def pixel_nm(self) -> float | None:
+        """The scan step as one number (the mean of x and y), or None when unknown."""
+        step = self.scan_step_nm
+        return (step[0] + step[1]) / 2 if step else None
+
+    @property
+    def probe_fwhm_nm(self) -> tuple[float, float] | None:
+        if self.probe_fwhm_x_nm is None:
+            return None
+        return (self.probe_fwhm_x_nm, self.probe_fwhm_y_nm or self.probe_fwhm_x_nm)
+
+    @property
+    def physics(self):
+        """What enhancer.fit judges models by: step, probe and the estimated dose."""
+        from enhancer.physics import Physics
+
+        return Physics(self.scan_step_nm, self.probe_fwhm_nm, self.counts_estimate,
+                       counts_estimated=self.counts_estimate is not None)

@@ -1,5 +1,4 @@
 """Keeping uploads: the one place an uploaded file becomes a Dataset."""
-import math
 import os
 
 from django.conf import settings
@@ -16,27 +15,50 @@ from xrfweb.queueing import send_after_commit
 READABLE = "HDF5 (MAPS, PyXRF), TIFF, a zip of TIFF maps, or NPY"
 
 
-def parse_pixel_nm(raw) -> float | None:
-    """The uploader's pixel size in nm: empty means 'the file says' (or unknown)."""
-    if raw in (None, ""):
+def parse_physics(raw, what: str) -> tuple[float, float] | None:
+    """A stated step or probe FWHM in nm: one number, or "x,y"; empty means not stated."""
+    from enhancer.physics import parse_pair
+
+    if raw in (None, "") or (isinstance(raw, (list, tuple)) and not raw):
         return None
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise UserError(f"pixel size {raw!r} is not a number (nm)") from None
-    if not math.isfinite(value) or not 0 < value < 1e6:
-        raise UserError("pixel size must be a positive number of nanometres")
+    value = parse_pair(raw, what)
+    if not all(v < 1e7 for v in value):
+        raise UserError(f"{what} must be below 10 mm (got {raw!r})")
     return value
+
+
+def physics_fields(pixel_nm=None, probe_fwhm_nm=None) -> dict:
+    """Dataset fields for a stated step and probe (parsed, validated); UserError says why not."""
+    step = parse_physics(pixel_nm, "the scan step (pixel_nm)")
+    probe = parse_physics(probe_fwhm_nm, "the probe FWHM (probe_fwhm_nm)")
+    return {"pixel_nm_given": step[0] if step else None, "pixel_nm_given_y": step[1] if step else None,
+            "probe_fwhm_x_nm": probe[0] if probe else None, "probe_fwhm_y_nm": probe[1] if probe else None}
+
+
+def set_physics(dataset: Dataset, **stated) -> Dataset:
+    """State a dataset's step (pixel_nm) and/or probe (probe_fwhm_nm): each given key replaces
+    what was stated (empty clears it); the others stay. All checked before anything is saved."""
+    unknown = set(stated) - {"pixel_nm", "probe_fwhm_nm"}
+    if unknown:
+        raise UserError(f"only pixel_nm and probe_fwhm_nm can be changed (not {', '.join(sorted(unknown))})")
+    fields = physics_fields(**stated)
+    keep = {"pixel_nm": ("pixel_nm_given", "pixel_nm_given_y"),
+            "probe_fwhm_nm": ("probe_fwhm_x_nm", "probe_fwhm_y_nm")}
+    changed = [f for key in stated for f in keep[key]]
+    for f in changed:
+        setattr(dataset, f, fields[f])
+    dataset.save(update_fields=changed)
+    return dataset
 
 
 def used_bytes(user) -> int:
     return Dataset.objects.filter(uploaded_by=user).aggregate(s=Sum("size_bytes"))["s"] or 0
 
 
-def keep_upload(user, project: Project, uploaded, pixel_nm=None) -> Dataset:
+def keep_upload(user, project: Project, uploaded, pixel_nm=None, probe_fwhm_nm=None) -> Dataset:
     """Move a streamed upload (a TemporaryUploadedFile) into the store under a generated name,
     record it, and queue its parsing. The user's file name is kept only as a label."""
-    pixel_nm = parse_pixel_nm(pixel_nm)
+    physics = physics_fields(pixel_nm, probe_fwhm_nm)
     size = uploaded.size
     if size == 0:
         raise UserError("the file is empty")
@@ -55,7 +77,7 @@ def keep_upload(user, project: Project, uploaded, pixel_nm=None) -> Dataset:
         with transaction.atomic():
             dataset = Dataset.objects.create(
                 project=project, uploaded_by=user, original_name=(uploaded.name or "upload")[:255],
-                stored_name=stored, kind=kind, size_bytes=size, pixel_nm_given=pixel_nm,
+                stored_name=stored, kind=kind, size_bytes=size, **physics,
             )
             send_after_commit(parse_dataset, dataset.id)
     except Exception:

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import close_old_connections
 
 from enhancer import UserError
+from enhancer.physics import estimate_counts
 from xrfweb.projects.models import Dataset
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ def describe(xrfmap) -> dict:
         pixel_size_nm=list(xrfmap.pixel_size_nm) if xrfmap.pixel_size_nm else None,
         scalers=sorted(xrfmap.scalers),
         units=(xrfmap.units or "")[:40],
+        counts_estimate=estimate_counts(xrfmap.data),
     )
 
 

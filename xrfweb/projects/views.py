@@ -20,6 +20,8 @@ def dataset_summary(dataset) -> dict:
         "id": dataset.id, "name": dataset.original_name, "status": dataset.status,
         "elements": dataset.elements, "shape": dataset.shape,
         "pixel_size_nm": dataset.pixel_size_nm, "pixel_nm": dataset.pixel_nm,
+        "scan_step_nm": dataset.scan_step_nm, "probe_fwhm_nm": dataset.probe_fwhm_nm,
+        "counts_estimate": dataset.counts_estimate,
         "scalers": dataset.scalers, "source_format": dataset.source_format,
         "size_bytes": dataset.size_bytes, "error": dataset.error,
     }
@@ -91,7 +93,8 @@ def project_upload(request, project_id: int):
     if uploaded is None:
         return JsonResponse({"error": "choose a file to upload"}, status=400)
     try:
-        dataset = keep_upload(request.user, project, uploaded, request.POST.get("pixel_nm"))
+        dataset = keep_upload(request.user, project, uploaded, request.POST.get("pixel_nm"),
+                              request.POST.get("probe_fwhm_nm"))
     except UserError as e:
         return JsonResponse({"error": str(e)}, status=400)
     return JsonResponse(dataset_summary(dataset), status=201)

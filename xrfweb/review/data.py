@@ -222,7 +222,7 @@ def _build_job(job: Job, before: MapSet, tmp: Path) -> None:
     from enhancer.xrfmap import fine_axis_um
 
     result, report = _read_result(job)
-    scale = report["scale"] if report else job.model.scale
+    scale = report["scale"] if report else int(job.params.get("scale") or job.model.scale)
     e, h, w = before.maps.shape
     if result.shape != (e, h * scale, w * scale):
         raise UserError(f"the result {list(result.shape)} is not the input {[e, h, w]} "
@@ -238,7 +238,8 @@ def _build_job(job: Job, before: MapSet, tmp: Path) -> None:
         np.save(tmp / "chi2.npy", chi2[:, ::scale, ::scale], allow_pickle=False)
     fx = fine_axis_um(before.grid.x_um, scale) if before.grid.x_um is not None else None
     fy = fine_axis_um(before.grid.y_um, scale) if before.grid.y_um is not None else None
-    input_nm = before.pixel_nm or job.model.scan_step_nm
+    step = job.params.get("scan_step_nm")  # what the job ran with
+    input_nm = float(np.mean(step)) if step else before.pixel_nm or job.model.scan_step_nm
     summary = {
         "elements": before.elements, "units": before.units, "scale": scale,
         "input_pixel_nm": input_nm, "fine_pixel_nm": input_nm / scale if input_nm else None,
