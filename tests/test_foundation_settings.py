@@ -53,6 +53,8 @@ def test_production_settings_pass_the_deployment_checklist():
     ({"XRFWEB_MAX_UPLOAD_MB": "lots"}, "XRFWEB_MAX_UPLOAD_MB='lots'"),
     ({"XRFWEB_MAX_UPLOAD_MB": "0"}, "must be at least 1"),
     ({"REDIS_URL": "localhost:6379"}, "REDIS_URL="),
+    ({"XRFWEB_API_RATE": "lots"}, "XRFWEB_API_RATE='lots'"),
+    ({"XRFWEB_MAX_ACTIVE_JOBS": "0"}, "must be at least 1"),
     ({"DATABASE_URL": "nosuchdb://x/y"}, "DATABASE_URL"),
 ])
 def test_bad_environment_values_stop_start_up_with_a_message(env, message):

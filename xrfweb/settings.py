@@ -3,6 +3,7 @@
 Bad values fail loudly at start-up (ImproperlyConfigured) rather than at the first request.
 """
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -92,7 +93,7 @@ CACHES = {
     "default": {
         "BACKEND": "xrfweb.cache.SharedCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "xrfweb" + (":" + env_str("XRFWEB_QUEUE_PREFIX") if env_str("XRFWEB_QUEUE_PREFIX") else ""),
+        "KEY_PREFIX": ":".join(filter(None, ["xrfweb", env_str("XRFWEB_QUEUE_PREFIX")])),
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }
@@ -232,6 +233,9 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_TIME_LIMIT = None
 CELERY_TASK_SOFT_TIME_LIMIT = None
 
+XRFWEB_API_RATE = env_str("XRFWEB_API_RATE", "300/minute")
+if not re.fullmatch(r"[1-9]\d*/(second|minute|hour|day)", XRFWEB_API_RATE):
+    raise ImproperlyConfigured(f"XRFWEB_API_RATE={XRFWEB_API_RATE!r}: expected e.g. 300/minute")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -245,8 +249,7 @@ REST_FRAMEWORK = {
     # for scripts that poll a job every second; a runaway loop gets 429 with the wait.
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle",
                                  "rest_framework.throttling.AnonRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": env_str("XRFWEB_API_RATE", "300/minute"),
-                               "anon": "60/minute"},
+    "DEFAULT_THROTTLE_RATES": {"user": XRFWEB_API_RATE, "anon": "60/minute"},
     # ?format= names a download format (h5, tiff, png, csv), not a DRF renderer.
     "URL_FORMAT_OVERRIDE": None,
 }
