@@ -28,10 +28,16 @@ TESTS = ["tests/test_reliability_uploads.py", "tests/test_reliability_faults.py"
 START, END = "<!-- GENERATED: start -->", "<!-- GENERATED: end -->"
 
 
+def escape(text: str) -> str:
+    """Markup the tests sent (hostile names) is shown as text, not rendered by the Markdown
+    viewer."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def cell(text: str, limit: int = 220) -> str:
     text = " ".join(str(text).split())
     text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return text.replace("|", "\\|")
+    return escape(text).replace("|", "\\|")
 
 
 def run_tests(record: Path, extra: list[str]) -> tuple[int, str, float]:
