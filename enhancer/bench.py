@@ -216,9 +216,11 @@ def example(bundle, input_px: int = 64) -> dict:
                         for name, est in estimates.items()}}
 
 
-def compare(reference, networks: dict, measured=None, scan_step_nm=None, side_px: int = 256) -> dict:
+def compare(reference, networks: dict, measured=None, scan_step_nm=None, side_px: int = 256,
+            fits: dict | None = None) -> dict:
     """Networks (name -> bundle, all taking the reference model's input) beside the classical
-    methods, each estimate on the reference's fine grid.
+    methods, each estimate on the reference's fine grid. fits (name -> enhancer.fit.Fit) gives a
+    conditioned network (universal) the probe, scale and dose it runs with.
 
     measured None: a held-out cell phantom (side_px fine pixels) degraded by the reference's
     forward model, so a truth exists: PSNR, SSIM and FRC against it, Wiener and Richardson-Lucy
@@ -245,7 +247,12 @@ def compare(reference, networks: dict, measured=None, scan_step_nm=None, side_px
                      f"Richardson-Lucy ({RL_ITERATIONS} iterations)": richardson_lucy(
                          measured, probe, scale, RL_ITERATIONS)}
         fine_nm = scan_step_nm / scale
-    estimates.update({name: enhance(measured[None], b, device="cpu")[0] for name, b in networks.items()})
+    def conditions(name):
+        f = (fits or {}).get(name)
+        return (f.probe_fwhm_px, f.scale, f.physics.counts) if f is not None and f.conditioned else None
+
+    estimates.update({name: enhance(measured[None], b, device="cpu", conditions=conditions(name))[0]
+                      for name, b in networks.items()})
     if truth is not None:
         metrics = {name: {"psnr": psnr(est, truth), "ssim": ssim(est, truth),
                           "frc_nm": frc_resolution_nm(est, truth, fine_nm),

@@ -81,7 +81,7 @@ def test_models_are_compared_with_wiener_and_rl_on_a_phantom(alice, tiny_model):
     assert body["truth"] is True and body["models"] == ["tiny", "scale-4"]
     assert set(body["metrics"]) == {"input (bicubic)", "Wiener (oracle)",
                                     "Richardson-Lucy (oracle)", "tiny"}
-    assert "expects a 100 nm step enhanced 4x" in body["skipped"]["scale-4"]
+    assert "100 nm step" in body["skipped"]["scale-4"] and "universal" in body["skipped"]["scale-4"]
     truth = decode(body["maps"]["truth"]["z"])
     for name, m in body["metrics"].items():
         assert m["psnr"] == pytest.approx(psnr(decode(body["maps"][name]["z"]), truth), abs=1e-3)
@@ -103,4 +103,4 @@ def test_on_real_data_the_comparison_uses_fixed_parameters(alice, tiny_model, ma
     wrong = make_tiny_model("wrong-step", pixel_nm=100.0)
     refused = get_json(web_client(alice), f"/models/compare/maps.json?models={wrong.id}"
                                           f"&dataset={dataset.id}", 400)
-    assert "expects a 200 nm step" in refused["error"]
+    assert "200 nm step" in refused["error"] and "put a fitting model first" in refused["error"]

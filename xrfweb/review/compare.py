@@ -5,8 +5,8 @@ oracle-tuned Wiener and Richardson-Lucy; with a dataset (real data, no truth), a
 one element with fixed parameters and single-image FRC. Here: which models take part, the crop,
 the plots and the cache.
 
-Every estimate lies on the first model's fine grid; a model that expects another scan step is
-listed with the reason and not run. Results are kept under DATA_DIR/review/ by their inputs.
+Every estimate lies on the first model's fine grid; a model the fit rule (enhancer.fit) refuses
+for the compared input is listed with its reason and not run. Results are kept under DATA_DIR/review/ by their inputs.
 """
 from __future__ import annotations
 
@@ -25,37 +25,44 @@ from xrfweb.review.plots import Grid, heatmap, jsonable
 FINE_PX = 256  # the side of the compared region on the fine grid: small enough for a CPU request
 
 
-def _fits(bundle, reference) -> str:
-    """Why this model cannot take the reference model's input, or ''."""
-    if bundle.scale != reference.scale or abs(bundle.pixel_nm - reference.pixel_nm) > \
-            0.1 * reference.pixel_nm:
-        return (f"expects a {bundle.pixel_nm * bundle.scale:g} nm step enhanced {bundle.scale}x; "
-                f"the compared input has a {reference.pixel_nm * reference.scale:g} nm step "
-                f"enhanced {reference.scale}x")
-    return ""
+def _networks(models, bundles, physics, scale) -> tuple[dict, dict, dict]:
+    """The models that can take the compared input (name -> bundle), their fits (enhancer.fit:
+    the one rule), and why the others not."""
+    from enhancer.fit import fit
 
-
-def _networks(models, bundles, reference) -> tuple[dict, dict]:
-    """The models that can take the reference's input (name -> bundle), and why the others not."""
-    networks, skipped = {}, {}
+    networks, fits, skipped = {}, {}, {}
     for model, bundle in zip(models, bundles):
-        problem = _fits(bundle, reference)
+        f = fit({"name": model.name, **bundle.config}, physics, scale)
+        problem = f.reason
         if not problem and bundle.elements != "any" and len(bundle.elements) != 1:
             problem = f"trained jointly on {', '.join(bundle.elements)}; compared here on one map"
         if problem:
             skipped[model.name] = problem
         else:
-            networks[model.name] = bundle
-    return networks, skipped
+            networks[model.name], fits[model.name] = bundle, f
+    return networks, fits, skipped
+
+
+def _reference(models, bundles):
+    """The first model sets the compared grid and the classical methods' probe: it must be made
+    for one condition."""
+    from enhancer.fit import conditions
+
+    if conditions(bundles[0].config):
+        raise UserError(f"{models[0].name} takes any probe and step: put a model made for one "
+                        "condition first (its probe and step set the comparison)")
+    return bundles[0]
 
 
 def on_phantom(models, bundles) -> dict:
     from enhancer.bench import EXAMPLE_SEED, compare
 
-    ref = bundles[0]
+    from enhancer.fit import own_physics
+
+    ref = _reference(models, bundles)
     d = ref.degradation
-    networks, skipped = _networks(models, bundles, ref)
-    result = compare(ref, networks, side_px=FINE_PX)
+    networks, fits, skipped = _networks(models, bundles, own_physics(ref.config), ref.scale)
+    result = compare(ref, networks, side_px=FINE_PX, fits=fits)
     um = np.arange(FINE_PX) * result["fine_pixel_nm"] / 1000
     grid = Grid(FINE_PX, FINE_PX, um, um)
     return {"source": f"held-out cell phantom (seed {EXAMPLE_SEED}) degraded by {models[0].name}'s "
@@ -66,22 +73,23 @@ def on_phantom(models, bundles) -> dict:
             "metrics": result["metrics"], "skipped": skipped}
 
 
-def on_dataset(models, bundles, mapset, element: str) -> dict:
+def on_dataset(models, bundles, mapset, element: str, physics) -> dict:
     from enhancer.bench import compare
+    from enhancer.fit import fit
 
-    ref = bundles[0]
+    ref = _reference(models, bundles)
     scale = ref.scale
-    step = mapset.pixel_nm or ref.pixel_nm * scale
-    if abs(step - ref.pixel_nm * scale) > 0.1 * ref.pixel_nm * scale:
-        raise UserError(f"the map's pixel is {step:g} nm but {models[0].name} expects a "
-                        f"{ref.pixel_nm * scale:g} nm step; put a fitting model first")
+    f = fit({"name": models[0].name, **ref.config}, physics)
+    if not f.ok:
+        raise UserError(f"{f.reason}; put a fitting model first")
+    step = float(np.mean(f.physics.scan_step_nm))
     full = np.asarray(mapset.maps[mapset.element_index(element)], np.float32)
     side = max(16, FINE_PX // scale)
     h, w = full.shape
     r0, c0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
     crop = full[r0 : r0 + side, c0 : c0 + side]
-    networks, skipped = _networks(models, bundles, ref)
-    result = compare(ref, networks, crop, step)
+    networks, fits, skipped = _networks(models, bundles, physics, scale)
+    result = compare(ref, networks, crop, step, fits=fits)
     fine_nm = result["fine_pixel_nm"]
     ch, cw = crop.shape[0] * scale, crop.shape[1] * scale
     grid = Grid(ch, cw, np.arange(cw) * fine_nm / 1000, np.arange(ch) * fine_nm / 1000)
@@ -98,13 +106,14 @@ def comparison(models, dataset=None, mapset=None, element: str = "", guard=None)
     if not models:
         raise UserError("choose at least one model to compare")
     key = json.dumps([[m.id, config_key(m)] for m in models] +
-                     [dataset.stored_name if dataset else None, element])
+                     [dataset.stored_name if dataset else None, element,
+                      dataset.physics.to_dict() if dataset else None])  # a stated step or probe changes it
     path = data_dir("review") / f"compare-{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
     if path.is_file():
         return json.loads(path.read_text())
     with guard or nullcontext():
         bundles = [load_bundle(m.bundle_ref) for m in models]
-        result = (on_dataset(models, bundles, mapset, element) if mapset
+        result = (on_dataset(models, bundles, mapset, element, dataset.physics) if mapset
                   else on_phantom(models, bundles))
     result = jsonable({**result, "models": [m.name for m in models]})
     write_json_atomic(path, result)
