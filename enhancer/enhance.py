@@ -197,14 +197,16 @@ def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 
         raise UserError(f"model {bundle.name} " + ("needs the map's probe, step and dose" if conditioned
                                                     else "is made for one condition and takes none"))
     if conditioned:
-        from .conditions import condition
+        from .conditions import condition, wiener_start
 
         probe_px, s, counts = conditions
         counts = np.broadcast_to(np.asarray(counts, float), (e,))
     else:
         s = bundle.scale
     scales = np.array([map_scale(m) for m in maps], np.float32)
-    runner = _Runner(bundle, device, tile, batch, fast, scale=s)
+    # A conditioned network starts from the Wiener estimate on the fine grid (conditions.py), so
+    # its tiles are cut from that: scale 1 inside the runner.
+    runner = _Runner(bundle, device, tile, batch, fast, scale=1 if conditioned else s)
     work = bundle.network.flops_per_pixel() * e * ensemble * h * w * s * s / 1e9
     if compile or (compile is None and work >= COMPILE_MIN_GFLOP):
         runner.compile()
@@ -220,10 +222,13 @@ def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 
         acc = acc2 = None
         for k, flip in passes:
             step = (lambda f, d=done: progress((d + f) / total)) if progress else None
+            x = _transform(g, k, flip)
             if conditioned:  # a quarter turn swaps the probe's x and y
                 fx, fy = probe_px if k % 2 == 0 else probe_px[::-1]
-                runner.condition = condition((fx, fy), s, float(counts[idx.start]))[None]
-            p = _untransform(runner(_transform(g, k, flip), step, cancel), k, flip)
+                c = float(counts[idx.start])
+                runner.condition = condition((fx, fy), s, c)[None]
+                x = wiener_start(torch.from_numpy(x)[None], (fx, fy), s, c)[0].numpy()
+            p = _untransform(runner(x, step, cancel), k, flip)
             if acc is None:
                 acc, acc2 = p, (p * p if var is not None else None)
             else:

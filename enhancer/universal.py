@@ -27,9 +27,9 @@ import torch.nn.functional as F
 
 from . import UserError
 from .bundle import Bundle, load_bundle, save_bundle
-from .conditions import CONDITION_CHANNELS, COUNTS, PROBE_PX, SCALES, condition
+from .conditions import BALANCE, CONDITION_CHANNELS, COUNTS, PROBE_PX, SCALES, condition, wiener_start
 from .degrade import FWHM_PER_SIGMA
-from .network import ResidualEnhancer, upsample
+from .network import ResidualEnhancer
 
 PATCH = 72  # fine pixels; divisible by every scale
 KINDS = ["mixed", "mixed", "aggregate", "aggregate", "star", "particles", "bars", "cell", "texture"]
@@ -39,7 +39,8 @@ VALIDATION_SEED = 1_500_000  # below bench.HELD_OUT_SEED, above every training s
 def conditions_config() -> dict:
     """The ranges the model was trained for: the fit rule (enhancer/fit.py) reads these."""
     return {"probe_fwhm_px": list(PROBE_PX), "scale": [SCALES[0], SCALES[-1]], "counts": list(COUNTS),
-            "vector": "probe_fwhm_x_px/8, probe_fwhm_y_px/8, scale/4, sqrt(20/counts)"}
+            "vector": "probe_fwhm_x_px/8, probe_fwhm_y_px/8, scale/4, sqrt(20/counts)",
+            "start": f"Wiener filter of the stated probe and dwell, regulariser {BALANCE} / sqrt(counts)"}
 
 
 def _gauss_blur(m: torch.Tensor, fwhm_x: float, fwhm_y: float) -> torch.Tensor:
@@ -64,7 +65,8 @@ def _normaliser(g: torch.Tensor) -> float:
 
 
 class Sampler:
-    """(coarse patch upsampled to the fine grid, condition, truth patch), a new degradation each."""
+    """(the Wiener start of a patch on the fine grid, condition, truth patch), a new degradation
+    each; the start is computed on the whole map and then cut, as enhancement computes it."""
 
     def __init__(self, maps: list[np.ndarray], seed: int, patch: int = PATCH):
         self.patch = patch
@@ -83,7 +85,7 @@ class Sampler:
         m = self.maps[r.integers(len(self.maps))]
         m = torch.rot90(m.flip(-1) if r.integers(2) else m, int(r.integers(4)), (-2, -1))
         probe, s, counts = self.draw_condition()
-        if r.random() < 0.5:  # a real fine scan is itself seen through a (smaller) probe
+        if r.random() < 0.3:  # a real fine scan is itself seen through a (smaller) probe
             u = r.uniform(0, 0.4)
             m = _gauss_blur(m, u * probe[0], u * probe[1])
         h, w = (m.shape[-2] // s) * s, (m.shape[-1] // s) * s
@@ -92,14 +94,15 @@ class Sampler:
         gain = counts / max(float(clean.max()), 1e-12)
         g = torch.poisson(clean.clamp(min=0) * gain, generator=self.gen) / gain
         norm = _normaliser(g)
+        start = wiener_start(g / norm, probe, s, counts)
         p = self.patch // s
         for _ in range(8):  # skip empty background
             y, x = int(r.integers(0, g.shape[-2] - p + 1)), int(r.integers(0, g.shape[-1] - p + 1))
             truth = m[..., y * s : (y + p) * s, x * s : (x + p) * s]
             if truth.max() > 0.1 * norm:
                 break
-        coarse = g[..., y : y + p, x : x + p] / norm
-        return upsample(coarse, s)[0], condition(probe, s, counts), truth[0] / norm
+        fine = start[..., y * s : (y + p) * s, x * s : (x + p) * s]
+        return fine[0], condition(probe, s, counts), truth[0] / norm
 
     def batch(self, n: int):
         xs, cs, ys = zip(*(self.one() for _ in range(n)))
@@ -142,6 +145,10 @@ def _network(init, blocks, filters) -> ResidualEnhancer:
     w = state["input_conv.weight"]  # the map's channel keeps its weights; the condition starts at 0
     state["input_conv.weight"] = torch.cat([w, torch.zeros(w.shape[0], CONDITION_CHANNELS, *w.shape[2:])], 1)
     net.load_state_dict(state)
+    # The last layer starts at zero: the network starts as its input, the Wiener estimate (the
+    # source's own residual was learnt on an interpolated scan and would sharpen twice).
+    torch.nn.init.zeros_(net.output_conv.weight)
+    torch.nn.init.zeros_(net.output_conv.bias)
     return net
 
 
