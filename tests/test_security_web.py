@@ -59,6 +59,8 @@ def test_queued_and_running_jobs_are_capped_per_user(project, alice, bob, tiny_m
 
     settings.XRFWEB_MAX_ACTIVE_JOBS = 2
     dataset = make_dataset(project, alice, pixel_nm=50.0)
+    dataset.probe_fwhm_x_nm = 80.0  # the tiny model's probe: it fits (enhancer.fit)
+    dataset.save()
     api = api_client(alice)
     body = {"dataset": dataset.id, "model": tiny_model.id}
     assert [api.post("/api/v1/jobs/", body, format="json").status_code for _ in range(2)] == [201] * 2
