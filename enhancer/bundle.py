@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -14,6 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from . import UserError, __version__
 from .degrade import Degradation
+from .map_scale import PERCENTILE, SIGMA_PX
 from .network import ResidualEnhancer
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "models"
@@ -22,53 +24,58 @@ FORMAT = "xrfweb-model"
 MAX_BLOCKS, MAX_FILTERS = 64, 256  # a config asking for more is not one of ours
 
 
-class Bundle:
-    def __init__(self, network: ResidualEnhancer, config: dict, path: Path | None = None):
-        self.network = network.eval()
-        self.config = config
-        self.path = path
-
-    @property
-    def name(self) -> str:
-        return self.config.get("name") or (self.path.name if self.path else "unnamed")
-
-    @property
-    def conditions(self) -> dict | None:
-        """The ranges of a conditioned model (universal); None for a single-condition one."""
-        return self.config.get("conditions")
-
-    @property
-    def scale(self) -> int:
-        return int(self.config["scale"])
-
-    @property
-    def pixel_nm(self) -> float:
-        """The fine grid's pixel; the model expects scans with a step of scale * pixel_nm."""
-        return float(self.config["pixel_nm"])
-
-    @property
-    def degradation(self) -> Degradation:
-        return Degradation.from_dict(self.config["degradation"])
-
-    @property
-    def elements(self):
-        """"any" for an element-agnostic model, else the ordered list it was trained for."""
-        return self.config.get("elements", "any")
+def _bad(field: str, what: str, value) -> UserError:
+    return UserError(f"model.json: {field} must be {what}, not {json.dumps(value, default=str)[:60]}")
 
 
-def shipped_bundles() -> list[Path]:
-    return sorted(p for p in SHIPPED_DIR.glob("*") if (p / CONFIG).is_file() and (p / WEIGHTS).is_file())
+def _number(value, field: str, *, integer=False, optional=False, positive=False):
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or \
+            (integer and not float(value).is_integer()):
+        raise _bad(field, "an integer" if integer else "a number", value)
+    if positive and value <= 0:
+        raise _bad(field, "positive", value)
+    return int(value) if integer else float(value)
+
+
+def _text(value, field: str, optional=False):
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise _bad(field, "text", value)
+    return value
+
+
+def _section(d, field: str, known, required=()) -> dict:
+    """A JSON object with only the known keys and all the required ones."""
+    if not isinstance(d, dict):
+        raise _bad(field, "an object", d)
+    unknown = sorted(set(d) - set(known))
+    if unknown:
+        raise UserError(f"model.json: unknown field {field + '.' if field else ''}{unknown[0]}")
+    missing = [k for k in required if k not in d]
+    if missing:
+        raise UserError(f"model.json: {field + '.' if field else ''}{missing[0]} is missing")
+    return d
+
+
+def _range(value, field: str, integer=False) -> tuple:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise _bad(field, "[low, high]", value)
+    low, high = (_number(v, field, integer=integer, positive=True) for v in value)
+    if low > high:
+        raise _bad(field, "[low, high] with low <= high", value)
+    return low, high
 
 
 NUMBER = (int, float)
-# The fields model.json may hold and their types (a dict: a section checked field by field;
-# a list [spec]: each item). Pages show these, so a wrong type or an unknown key is refused,
-# naming the field, on upload and on load. None stands for an absent value anywhere.
+# The records' fields and their types (a dict: a section checked field by field; a list
+# [spec]: each item). Pages show them, so a wrong type or an unknown key is refused, naming the
+# field, on upload and on load. None stands for an absent value anywhere.
 _PROTOCOL = {"pixel_nm": NUMBER, "probe_fwhm_nm": NUMBER, "scale": NUMBER, "counts": NUMBER}
-SCHEMA = {
-    "format": str, "software_version": str, "name": str, "elements": (str, list),
-    "pixel_nm": NUMBER, "scale": int, "degradation": dict, "normalisation": dict,
-    "architecture": dict, "conditions": dict, "command": str, "training": dict,
+RECORD_TYPES = {
+    "training": dict,
     "metrics": {"validation_psnr": NUMBER, "validation_ssim": NUMBER},
     "benchmark": {"case": str, "protocol": _PROTOCOL, "machine": str, "software_version": str,
                   "command": str,
@@ -99,40 +106,189 @@ def _check_types(value, spec, where: str) -> None:
         raise UserError(f"model.json: {where} must be {names}, not {type(value).__name__}")
 
 
-def _check_config(config: dict) -> dict:
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise UserError(f"model.json is not an xrfweb model config (its 'format' must be {FORMAT!r})")
-    _check_types(config, SCHEMA, "")
-    if isinstance(config.get("elements"), list) and not all(isinstance(e, str) for e in config["elements"]):
-        raise UserError("model.json: elements must be a list of element names (text)")
-    arch = config.get("architecture")
-    try:
-        channels, blocks, filters = (int(arch[k]) for k in ("channels", "blocks", "filters"))
-        if not 0 <= int(arch.get("condition_channels", 0)) <= 16 or ("conditions" in config) != bool(arch.get("condition_channels")):
-            raise ValueError("'conditions' (a conditioned model needs both it and condition_channels)")
-        if "conditions" in config:  # one network for a range of conditions: no single scale or probe
-            scale, pixel_nm = 1, 1.0
-        else:
-            scale, pixel_nm = int(config["scale"]), float(config["pixel_nm"])
-            Degradation.from_dict(config["degradation"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise UserError(f"model.json is missing or has a bad value for {e}") from None
-    if not (1 <= channels <= 64 and 0 <= blocks <= MAX_BLOCKS and 1 <= filters <= MAX_FILTERS):
-        raise UserError("model.json asks for an architecture outside the supported sizes")
-    if scale < 1 or scale > 16 or pixel_nm <= 0:
-        raise UserError("model.json needs scale in 1..16 and a positive pixel_nm")
-    return config
+@dataclass(frozen=True)
+class Architecture:
+    channels: int
+    blocks: int
+    filters: int
+    condition_channels: int = 0  # a conditioned (universal) model's extra input planes
+
+    @classmethod
+    def from_dict(cls, d) -> "Architecture":
+        _section(d, "architecture", ("channels", "blocks", "filters", "condition_channels"),
+                 ("channels", "blocks", "filters"))
+        arch = cls(*(_number(d.get(k, 0), f"architecture.{k}", integer=True)
+                     for k in ("channels", "blocks", "filters", "condition_channels")))
+        if not (1 <= arch.channels <= 64 and 0 <= arch.blocks <= MAX_BLOCKS
+                and 1 <= arch.filters <= MAX_FILTERS and 0 <= arch.condition_channels <= 16):
+            raise UserError("model.json asks for an architecture outside the supported sizes")
+        return arch
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """How each map is scaled before the network sees it (map_scale.py): train writes it,
+    enhance reads it."""
+    kind: str = "smoothed-percentile"
+    percentile: float = PERCENTILE
+    sigma_px: float = SIGMA_PX
+    inverse: str = "multiply back, clip at 0, restore each element's mean"
+
+    @classmethod
+    def from_dict(cls, d) -> "Normalisation":
+        _section(d, "normalisation", ("kind", "percentile", "sigma_px", "inverse"))
+        n = cls(_text(d.get("kind", cls.kind), "normalisation.kind"),
+                _number(d.get("percentile", cls.percentile), "normalisation.percentile", positive=True),
+                _number(d.get("sigma_px", cls.sigma_px), "normalisation.sigma_px"),
+                _text(d.get("inverse", cls.inverse), "normalisation.inverse"))
+        if n.kind != "smoothed-percentile" or not 50 <= n.percentile <= 100 or n.sigma_px < 0:
+            raise UserError("model.json: normalisation must be smoothed-percentile, percentile "
+                            "50-100, sigma_px >= 0")
+        return n
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """The ranges a conditioned model takes (enhancer/fit.py decides what fits them)."""
+    probe_fwhm_px: tuple[float, float]
+    scale: tuple[int, int]
+    counts: tuple[float, float]
+    vector: str = ""
+
+    @classmethod
+    def from_dict(cls, d) -> "Conditions":
+        _section(d, "conditions", ("probe_fwhm_px", "scale", "counts", "vector"),
+                 ("probe_fwhm_px", "scale", "counts"))
+        return cls(_range(d["probe_fwhm_px"], "conditions.probe_fwhm_px"),
+                   _range(d["scale"], "conditions.scale", integer=True),
+                   _range(d["counts"], "conditions.counts"),
+                   _text(d.get("vector", ""), "conditions.vector"))
+
+
+DEGRADATION_FIELDS = {"probe_fwhm_nm": dict(positive=True), "pixel_nm": dict(positive=True),
+                      "scale": dict(integer=True, positive=True), "counts": dict(optional=True, positive=True),
+                      "read_noise": {}, "probe_fwhm_y_nm": dict(optional=True, positive=True)}
+RECORDS = ("training", "metrics", "benchmark")  # what happened to the model: kept as written
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """model.json, read once and checked: wrong types and unknown fields are refused by name."""
+    architecture: Architecture
+    name: str = ""
+    software_version: str = ""
+    elements: str | tuple[str, ...] = "any"  # "any": element-agnostic, else the trained order
+    pixel_nm: float | None = None  # the fine (output) pixel; None for a conditioned model
+    scale: int | None = None
+    degradation: Degradation | None = None  # the forward model it was trained on
+    normalisation: Normalisation = Normalisation()
+    conditions: Conditions | None = None
+    command: str | None = None  # the commands that made it, joined by " && "
+    description: str = ""
+    training: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    benchmark: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d, complete: bool = True) -> "ModelConfig":
+        """complete=False: a config still being built (training, tests) may lack the step."""
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise UserError(f"model.json is not an xrfweb model config (its 'format' must be {FORMAT!r})")
+        known = ("format",) + tuple(f.name for f in fields(cls))
+        _section(d, "", known, ("architecture",))
+        arch = Architecture.from_dict(d["architecture"])
+        conditioned = "conditions" in d
+        conditions = Conditions.from_dict(d["conditions"]) if conditioned else None
+        if conditioned != bool(arch.condition_channels):
+            raise UserError("model.json: a conditioned model needs both conditions and "
+                            "architecture.condition_channels")
+        elements = d.get("elements", "any")
+        if elements != "any" and not (isinstance(elements, list) and elements
+                                      and all(isinstance(e, str) for e in elements)):
+            raise _bad("elements", '"any" or a list of element names', elements)
+        if not conditioned and complete:
+            _section(d, "", known, ("pixel_nm", "scale", "degradation"))
+        degradation = None
+        if "degradation" in d:
+            deg = _section(d["degradation"], "degradation", tuple(DEGRADATION_FIELDS) + ("mode",),
+                           ("probe_fwhm_nm", "pixel_nm"))
+            values = {k: _number(deg[k], f"degradation.{k}", **DEGRADATION_FIELDS[k])
+                      for k in DEGRADATION_FIELDS if k in deg}
+            if "mode" in deg and deg["mode"] not in ("box", "point"):
+                raise _bad("degradation.mode", '"box" or "point"', deg["mode"])
+            degradation = Degradation(**values, **({"mode": deg["mode"]} if "mode" in deg else {}))
+        scale = _number(d.get("scale"), "scale", integer=True, optional=True, positive=True)
+        if scale is not None and scale > 16:
+            raise UserError("model.json: scale must be 1 to 16")
+        for record in RECORDS:
+            if not isinstance(d.get(record, {}), dict):
+                raise _bad(record, "an object", d[record])
+            _check_types(d.get(record), RECORD_TYPES[record], record)
+        return cls(
+            architecture=arch, name=_text(d.get("name", ""), "name"),
+            software_version=_text(d.get("software_version", ""), "software_version"),
+            elements=elements if elements == "any" else tuple(elements),
+            pixel_nm=_number(d.get("pixel_nm"), "pixel_nm", optional=True, positive=True),
+            scale=scale, degradation=degradation,
+            normalisation=Normalisation.from_dict(d.get("normalisation", {})),
+            conditions=conditions,
+            command=_text(d.get("command"), "command", optional=True),
+            description=_text(d.get("description", ""), "description"),
+            **{record: d.get(record, {}) for record in RECORDS})
+
+
+class Bundle:
+    """A network and its model.json: `config` is the JSON as stored (what the web keeps and
+    shows), `spec` the same checked and typed, which the code reads."""
+
+    def __init__(self, network: ResidualEnhancer, config: dict, path: Path | None = None):
+        self.network = network.eval()
+        self.config = config
+        self.path = path
+        # the network is the truth about its own architecture (a config being built has none yet)
+        self.spec = ModelConfig.from_dict({**config, "format": FORMAT, "architecture": dict(network.args)},
+                                          complete=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name or (self.path.name if self.path else "unnamed")
+
+    @property
+    def conditions(self) -> dict | None:
+        """The ranges of a conditioned model (universal); None for a single-condition one."""
+        return self.config.get("conditions")
+
+    @property
+    def scale(self) -> int:
+        return self.spec.scale
+
+    @property
+    def pixel_nm(self) -> float:
+        """The fine grid's pixel; the model expects scans with a step of scale * pixel_nm."""
+        return self.spec.pixel_nm
+
+    @property
+    def degradation(self) -> Degradation:
+        return self.spec.degradation
+
+    @property
+    def elements(self):
+        """"any" for an element-agnostic model, else the ordered list it was trained for."""
+        return self.spec.elements if self.spec.elements == "any" else list(self.spec.elements)
+
+
+def shipped_bundles() -> list[Path]:
+    return sorted(p for p in SHIPPED_DIR.glob("*") if (p / CONFIG).is_file() and (p / WEIGHTS).is_file())
 
 
 def check_config(config) -> dict:
-    """model.json's content checked against the schema (on upload and whenever it is read)."""
-    return _check_config(config)
+    """model.json's content checked (ModelConfig: UserError naming the field); returns it."""
+    ModelConfig.from_dict(config)
+    return config
 
 
-def build(config: dict, weights: dict[str, torch.Tensor]) -> ResidualEnhancer:
-    arch = config["architecture"]
-    net = ResidualEnhancer(int(arch["channels"]), int(arch["blocks"]), int(arch["filters"]),
-                           int(arch.get("condition_channels", 0)))
+def build(arch: Architecture, weights: dict[str, torch.Tensor]) -> ResidualEnhancer:
+    net = ResidualEnhancer(arch.channels, arch.blocks, arch.filters, arch.condition_channels)
     try:
         net.load_state_dict(weights, strict=True)
     except RuntimeError as e:
@@ -140,14 +296,18 @@ def build(config: dict, weights: dict[str, torch.Tensor]) -> ResidualEnhancer:
     return net.eval()
 
 
-def validate_bundle_files(weights_path, config_path) -> dict:
-    """Check an uploaded pair before anything is stored; returns the config."""
+def _read_config(path) -> dict:
     try:
-        config = json.loads(Path(config_path).read_text())
+        return json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise UserError(f"model.json is not valid JSON: {e}") from None
-    _check_config(config)
-    build(config, _read_weights(weights_path))
+
+
+def validate_bundle_files(weights_path, config_path) -> dict:
+    """Check an uploaded pair before anything is stored (the config against ModelConfig, the
+    weights against its architecture); returns the config."""
+    config = _read_config(config_path)
+    build(ModelConfig.from_dict(config).architecture, _read_weights(weights_path))
     return config
 
 
@@ -166,8 +326,9 @@ def load_bundle(name_or_dir) -> Bundle:
     if not (path / CONFIG).is_file() or not (path / WEIGHTS).is_file():
         names = ", ".join(p.name for p in shipped_bundles()) or "none"
         raise UserError(f"no model at {name_or_dir!r}: give a folder with {WEIGHTS} and {CONFIG}, or a shipped name ({names})")
-    config = validate_bundle_files(path / WEIGHTS, path / CONFIG)
-    return Bundle(build(config, _read_weights(path / WEIGHTS)), config, path)
+    config = _read_config(path / CONFIG)
+    network = build(ModelConfig.from_dict(config).architecture, _read_weights(path / WEIGHTS))
+    return Bundle(network, config, path)
 
 
 def save_bundle(directory, network: ResidualEnhancer, config: dict) -> Path:
@@ -176,6 +337,7 @@ def save_bundle(directory, network: ResidualEnhancer, config: dict) -> Path:
     directory.parent.mkdir(parents=True, exist_ok=True)
     config = {"format": FORMAT, "software_version": __version__, **config,
               "architecture": dict(network.args)}
+    ModelConfig.from_dict(config)  # nothing is written that load_bundle would refuse
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
     save_file(state, str(tmp / WEIGHTS))

@@ -127,7 +127,7 @@ def cmd_train(args):
                    validation=run.validation, source_summary=run.summary, progress=report, coarse=run.coarse,
                    init=init,
                    loss=args.loss, command="python -m enhancer " + shlex.join(sys.argv[1:]))
-    print(json.dumps({"model": str(bundle.path), **bundle.config.get("metrics", {})}))
+    print(json.dumps({"model": str(bundle.path), **bundle.spec.metrics}))
 
 
 # What the one fit rule (enhancer.fit) asks for, and the flag that states it.

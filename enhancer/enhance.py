@@ -203,7 +203,8 @@ def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 
         counts = np.broadcast_to(np.asarray(counts, float), (e,))
     else:
         s = bundle.scale
-    scales = np.array([map_scale(m) for m in maps], np.float32)
+    norm = bundle.spec.normalisation  # the rule the model was trained with (train.py writes it)
+    scales = np.array([map_scale(m, norm.percentile, norm.sigma_px) for m in maps], np.float32)
     # A conditioned network starts from the Wiener estimate on the fine grid (conditions.py), so
     # its tiles are cut from that: scale 1 inside the runner.
     runner = _Runner(bundle, device, tile, batch, fast, scale=1 if conditioned else s)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from . import Cancelled, UserError
-from .bundle import Bundle, load_bundle, save_bundle
+from .bundle import Bundle, Normalisation, load_bundle, save_bundle
 from .degrade import Degradation, blur, sample
 from .enhance import autocast, pick_device
 from .map_scale import map_scale
@@ -29,7 +30,7 @@ class PatchSampler:
     """Aligned (degraded, truth) patch pairs, normalised the way enhancement normalises."""
 
     def __init__(self, highres, degradation: Degradation, patch: int, joint: bool, seed: int,
-                 probe=None, coarse=None):
+                 probe=None, coarse=None, norm: Normalisation = Normalisation()):
         self.d, self.s = degradation, degradation.scale
         self.patch = max(self.s, patch // self.s * self.s)
         self.rng = np.random.default_rng(seed)
@@ -51,7 +52,7 @@ class PatchSampler:
                 if chans.shape[-1] < self.patch or chans.shape[-2] < self.patch or chans.max() <= 0:
                     continue
                 if measured is not None:
-                    scale = np.array([map_scale(c) for c in measured[idx]], np.float32)
+                    scale = np.array([map_scale(c, norm.percentile, norm.sigma_px) for c in measured[idx]], np.float32)
                     self.maps.append((chans, None, None, scale, measured[idx]))
                     continue
                 blurred = blur(chans, probe)
@@ -59,7 +60,7 @@ class PatchSampler:
                 peak = coarse_clean.reshape(len(chans), -1).max(1)
                 gain = np.where(peak > 0, (degradation.counts or 0) / np.maximum(peak, 1e-12), 0)
                 noisy = degradation.apply(chans, seed=int(self.rng.integers(1 << 31)), probe=probe)
-                scale = np.array([map_scale(c) for c in noisy], np.float32)
+                scale = np.array([map_scale(c, norm.percentile, norm.sigma_px) for c in noisy], np.float32)
                 self.maps.append((chans, blurred, gain.astype(np.float32), scale, None))
         if not self.maps:
             raise UserError(f"no training map is at least {self.patch} x {self.patch} pixels with signal")
@@ -155,121 +156,87 @@ def _lr(base: float, fraction: float, step: int, warmup: int) -> float:
     return base * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, fraction))))
 
 
-def _steps_done(config: dict):
-    training = config.get("training", {})
-    history = training.get("history") or [{}]
-    return training.get("steps_done", history[-1].get("step"))
+def _steps_done(spec) -> int | None:
+    history = spec.training.get("history") or [{}]
+    return spec.training.get("steps_done", history[-1].get("step"))
 
 
-def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=None, blocks=8,
-          filters=32, device="auto", seed=0, progress=None, cancel=None, elements="any",
-          validation=None, patch=None, batch_size=16, lr=1e-3, eval_every=200,
-          source_summary=None, command=None, probe=None, coarse=None, init=None, loss="l1") -> Bundle:
-    """Train a model; returns the best bundle, written to out_dir (model.safetensors + model.json).
+@dataclass
+class RunArgs:
+    """How a run trains, kept in its checkpoint: a resumed run goes on with these (and the
+    checkpoint's architecture), whatever a later command says; only the budget may grow."""
+    blocks: int = 8
+    filters: int = 32
+    lr: float = 1e-3
+    loss: str = "l1"
+    patch: int | None = None  # fine pixels; None: by scale
+    batch_size: int = 16
+    seed: int = 0
+    eval_every: int = 200
 
-    coarse: real coarse scans of the same areas as `highres`, one each (Approach 1); they are
-    aligned to their fine scans and used as the inputs instead of simulated degradations.
-    init: a Bundle to start from (fine-tuning) instead of the identity; its architecture is kept.
-    loss: "l1" (sharper, the default) or "mse": MSE's optimum is the mean over what the measurement
-    leaves uncertain, which is what PSNR scores; L1 commits to one guess (e.g. a speck's position).
-    """
-    if loss not in LOSSES:
-        raise UserError(f"the loss must be one of {', '.join(LOSSES)}, not {loss!r}")
-    if coarse is not None and len(coarse) != len(highres):
-        raise UserError(f"{len(coarse)} coarse scans for {len(highres)} fine ones: give one of each per area")
-    if (minutes is None) == (steps is None):
-        raise UserError("give a budget: either minutes or steps")
-    if (minutes is not None and minutes <= 0) or (steps is not None and steps <= 0):
-        raise UserError("the training budget must be positive")
-    if not 0 < lr <= 1:
-        raise UserError(f"the learning rate must be in (0, 1], not {lr:g}")
-    torch.manual_seed(seed)
-    dev = pick_device(device)
+    def check(self):
+        if self.loss not in LOSSES:
+            raise UserError(f"the loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
+        if not 0 < self.lr <= 1:
+            raise UserError(f"the learning rate must be in (0, 1], not {self.lr:g}")
+
+
+def _resume(ckpt: Path, dev) -> dict | None:
+    """The checkpoint of a stopped run (our own file, loaded without unpickling arbitrary
+    objects): weights, optimizer, progress, architecture and run arguments."""
+    if not ckpt.is_file():
+        return None
+    saved = torch.load(ckpt, map_location=dev, weights_only=True)
+    return {"network": saved["network"], "optimizer": saved["optimizer"],
+            "state": json.loads(saved["state"]),
+            "architecture": json.loads(saved["architecture"]) if "architecture" in saved else None,
+            "args": json.loads(saved["args"]) if "args" in saved else None}
+
+
+def _configuration(out_dir: Path, degradation, elements, args: RunArgs, norm: Normalisation, *,
+                   maps: int, coarse, minutes, steps, source_summary, init, commands) -> dict:
+    """model.json's content, less what training adds as it goes (history, metrics)."""
     joint = elements != "any"
-    patch = patch or (64 if degradation.scale == 1 else max(96, 16 * degradation.scale))
-    sampler = PatchSampler(highres, degradation, patch, joint, seed, probe, coarse)
-    if coarse is not None and validation is None:  # central crops of the real pairs
-        pairs = [_centre_pair(c, f, 128 // degradation.scale, degradation.scale) for c, f in sampler.pairs]
-    else:
-        pairs = _validation_set(highres, validation, degradation, seed)
-    channels = sampler.maps[0][0].shape[0]
-    if init is not None:
-        if init.network.args["channels"] != channels or init.scale != degradation.scale:
-            raise UserError(f"model {init.name!r} cannot start this training: it takes "
-                            f"{init.network.args['channels']} channel(s) at scale {init.scale}, "
-                            f"this run has {channels} at scale {degradation.scale}")
-        blocks, filters = init.network.args["blocks"], init.network.args["filters"]
-    net = ResidualEnhancer(channels, blocks, filters).to(dev)
-    if init is not None:
-        net.load_state_dict(init.network.state_dict())
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    out_dir = Path(out_dir)
-    ckpt = out_dir / "checkpoint.pt"
-    state = {"step": 0, "elapsed": 0.0, "best_psnr": -1e9, "history": []}
-    if ckpt.is_file():  # resume: our own file, loaded without unpickling arbitrary objects
-        saved = torch.load(ckpt, map_location=dev, weights_only=True)
-        net.load_state_dict(saved["network"])
-        opt.load_state_dict(saved["optimizer"])
-        state = json.loads(saved["state"])
-        sampler.rng = np.random.default_rng(seed + state["step"])
-        if "commands" not in state and (out_dir / "model.json").is_file():  # older checkpoints
-            state["commands"] = [json.loads((out_dir / "model.json").read_text()).get("command")]
-    # Every command that contributed (a run can be resumed with a larger budget, or start from
-    # another model's weights) is recorded, in order.
-    if init is not None and "commands" not in state:
-        state["commands"] = (init.config.get("command") or "").split(" && ")
-    state["commands"] = [c for c in state.get("commands", []) if c] + ([command] if command else [])
-    config = {
+    return {
         "name": out_dir.name,
         "elements": list(elements) if joint else "any",
         "pixel_nm": degradation.pixel_nm,
         "scale": degradation.scale,
         "degradation": degradation.to_dict(),
-        "normalisation": {"kind": "smoothed-percentile", "percentile": 99.9, "sigma_px": 1.0,
-                          "inverse": "multiply back, clip at 0, restore each element's mean"},
-        "training": {"maps": len(highres), "approach": "paired scans" if coarse is not None else
-                     "simulated degradation", "patch": patch, "batch": batch_size, "lr": lr, "loss": loss,
-                     "seed": seed, "minutes": minutes, "steps": steps, "data": source_summary,
-                     "initialised_from": init and {"model": init.name, "metrics": init.config.get("metrics"),
-                                                   "steps": _steps_done(init.config)}},
-        "command": " && ".join(state["commands"]) or None,
+        "normalisation": asdict(norm),  # enhance reads this back (bundle.Normalisation)
+        "training": {"maps": maps, "approach": "paired scans" if coarse is not None else
+                     "simulated degradation", "patch": args.patch, "batch": args.batch_size,
+                     "lr": args.lr, "loss": args.loss, "seed": args.seed, "minutes": minutes,
+                     "steps": steps, "data": source_summary,
+                     "initialised_from": init and {"model": init.name, "metrics": init.spec.metrics,
+                                                   "steps": _steps_done(init.spec)}},
+        "command": " && ".join(commands) or None,
     }
-    base_in = [psnr(upsample(torch.from_numpy(d[None]), degradation.scale)[0].numpy(), t) for d, t in pairs]
-    config["training"]["validation_input_psnr"] = float(np.mean(base_in))
 
-    def fraction():
-        if steps is not None:
-            return state["step"] / steps
-        return state["elapsed"] / (60 * minutes)
 
-    def checkpoint():
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = ckpt.with_suffix(".tmp")
-        torch.save({"network": net.state_dict(), "optimizer": opt.state_dict(),
-                    "state": json.dumps(state)}, tmp)
-        tmp.replace(ckpt)
-
-    warmup = min(200, max(1, steps // 20)) if steps else 200
+def _loop(net, opt, sampler, pairs, config, state, args: RunArgs, degradation, out_dir, dev, *,
+          fraction, warmup, progress, cancel, checkpoint) -> None:
+    """Train until the budget is spent: each eval_every steps, validate, keep the best bundle,
+    checkpoint and report."""
     losses = []
     while fraction() < 1.0:
         t0 = time.monotonic()
         net.train()
         for g in opt.param_groups:
-            g["lr"] = _lr(lr, fraction(), state["step"], warmup)
-        x, y = sampler.batch(batch_size)
+            g["lr"] = _lr(args.lr, fraction(), state["step"], warmup)
+        x, y = sampler.batch(args.batch_size)
         x, y = x.to(dev), y.to(dev)
         with autocast(dev):
             pred = net(upsample(x, degradation.scale))
-        error = LOSSES[loss](pred.float(), y)
+        error = LOSSES[args.loss](pred.float(), y)
         opt.zero_grad(set_to_none=True)
         error.backward()
         opt.step()
         losses.append(error.item())
         state["step"] += 1
         state["elapsed"] += time.monotonic() - t0
-        if state["step"] % eval_every == 0 or fraction() >= 1.0:
-            bundle = Bundle(net, config)
-            val_psnr, val_ssim = evaluate(bundle, pairs, dev)
+        if state["step"] % args.eval_every == 0 or fraction() >= 1.0:
+            val_psnr, val_ssim = evaluate(Bundle(net, config), pairs, dev)
             record = {"epoch": len(state["history"]) + 1, "step": state["step"],
                       "loss": float(np.mean(losses)), "val_psnr": val_psnr, "val_ssim": val_ssim,
                       "minutes": state["elapsed"] / 60}
@@ -286,6 +253,90 @@ def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=Non
         if cancel and cancel():
             checkpoint()
             raise Cancelled("training cancelled")
+
+
+def train(highres, degradation: Degradation, out_dir, *, minutes=None, steps=None, blocks=8,
+          filters=32, device="auto", seed=0, progress=None, cancel=None, elements="any",
+          validation=None, patch=None, batch_size=16, lr=1e-3, eval_every=200,
+          source_summary=None, command=None, probe=None, coarse=None, init=None, loss="l1") -> Bundle:
+    """Train a model; returns the best bundle, written to out_dir (model.safetensors + model.json).
+
+    coarse: real coarse scans of the same areas as `highres`, one each (Approach 1); they are
+    aligned to their fine scans and used as the inputs instead of simulated degradations.
+    init: a Bundle to start from (fine-tuning) instead of the identity; its architecture is kept.
+    loss: "l1" (sharper, the default) or "mse": MSE's optimum is the mean over what the measurement
+    leaves uncertain, which is what PSNR scores; L1 commits to one guess (e.g. a speck's position).
+    A checkpoint in out_dir resumes its run: its architecture and RunArgs win over these.
+    """
+    if coarse is not None and len(coarse) != len(highres):
+        raise UserError(f"{len(coarse)} coarse scans for {len(highres)} fine ones: give one of each per area")
+    if (minutes is None) == (steps is None):
+        raise UserError("give a budget: either minutes or steps")
+    if (minutes is not None and minutes <= 0) or (steps is not None and steps <= 0):
+        raise UserError("the training budget must be positive")
+    out_dir = Path(out_dir)
+    ckpt = out_dir / "checkpoint.pt"
+    dev = pick_device(device)
+    saved = _resume(ckpt, dev)
+    args = RunArgs(blocks, filters, lr, loss, patch, batch_size, seed, eval_every)
+    if saved and saved["args"]:
+        args = RunArgs(**saved["args"])
+    args.check()
+    args.patch = args.patch or (64 if degradation.scale == 1 else max(96, 16 * degradation.scale))
+    torch.manual_seed(args.seed)
+    norm = init.spec.normalisation if init is not None else Normalisation()
+    joint = elements != "any"
+    sampler = PatchSampler(highres, degradation, args.patch, joint, args.seed, probe, coarse, norm)
+    if coarse is not None and validation is None:  # central crops of the real pairs
+        pairs = [_centre_pair(c, f, 128 // degradation.scale, degradation.scale) for c, f in sampler.pairs]
+    else:
+        pairs = _validation_set(highres, validation, degradation, args.seed)
+    channels = sampler.maps[0][0].shape[0]
+    if init is not None:
+        if init.network.args["channels"] != channels or init.scale != degradation.scale:
+            raise UserError(f"model {init.name!r} cannot start this training: it takes "
+                            f"{init.network.args['channels']} channel(s) at scale {init.scale}, "
+                            f"this run has {channels} at scale {degradation.scale}")
+        args.blocks, args.filters = init.network.args["blocks"], init.network.args["filters"]
+    arch = saved["architecture"] if saved and saved["architecture"] else \
+        {"channels": channels, "blocks": args.blocks, "filters": args.filters}
+    net = ResidualEnhancer(**arch).to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    state = {"step": 0, "elapsed": 0.0, "best_psnr": -1e9, "history": []}
+    if saved:
+        net.load_state_dict(saved["network"])
+        opt.load_state_dict(saved["optimizer"])
+        state = saved["state"]
+        sampler.rng = np.random.default_rng(args.seed + state["step"])
+        if "commands" not in state and (out_dir / "model.json").is_file():  # older checkpoints
+            state["commands"] = [json.loads((out_dir / "model.json").read_text()).get("command")]
+    elif init is not None:
+        net.load_state_dict(init.network.state_dict())
+    # Every command that contributed (a run can be resumed with a larger budget, or start from
+    # another model's weights) is recorded, in order.
+    if init is not None and "commands" not in state:
+        state["commands"] = (init.spec.command or "").split(" && ")
+    state["commands"] = [c for c in state.get("commands", []) if c] + ([command] if command else [])
+    config = _configuration(out_dir, degradation, elements, args, norm, maps=len(highres), coarse=coarse,
+                            minutes=minutes, steps=steps, source_summary=source_summary, init=init,
+                            commands=state["commands"])
+    base_in = [psnr(upsample(torch.from_numpy(d[None]), degradation.scale)[0].numpy(), t) for d, t in pairs]
+    config["training"]["validation_input_psnr"] = float(np.mean(base_in))
+
+    def fraction():
+        return state["step"] / steps if steps is not None else state["elapsed"] / (60 * minutes)
+
+    def checkpoint():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save({"network": net.state_dict(), "optimizer": opt.state_dict(),
+                    "state": json.dumps(state), "architecture": json.dumps(dict(net.args)),
+                    "args": json.dumps(asdict(args))}, tmp)
+        tmp.replace(ckpt)
+
+    warmup = min(200, max(1, steps // 20)) if steps else 200
+    _loop(net, opt, sampler, pairs, config, state, args, degradation, out_dir, dev, fraction=fraction,
+          warmup=warmup, progress=progress, cancel=cancel, checkpoint=checkpoint)
     # The bundle on disk is the best epoch so far (this run's or, resumed, an earlier one's);
     # record the full history and every command in it.
     if not (out_dir / "model.json").is_file():
