@@ -36,8 +36,9 @@ resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 resource.setrlimit(resource.RLIMIT_CPU, (args["cpu_s"], args["cpu_s"] + 5))
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 sys.path.insert(0, args["root"])
-from enhancer.formats import safety
-getattr(safety, args["entry"])(args)
+import importlib
+module, entry = args["entry"].split(":")  # e.g. enhancer.formats.safety:child_main
+getattr(importlib.import_module(module), entry)(args)
 """
 
 
@@ -80,24 +81,6 @@ def child_main(args: dict) -> None:
         _error(out, "other", f"{type(exc).__name__}: {str(exc)[:300]}")
 
 
-def child_write(args: dict) -> None:
-    """Runs in the child: copy the upload and append the enhanced maps (write_result)."""
-    out = Path(args["out_dir"])
-    try:
-        from enhancer.formats.write import write_result
-
-        original, enhanced = _load_result(out / "original"), _load_result(out / "enhanced")
-        original.source["path"] = args["path"]  # the caller's, never what a reader child said
-        write_result(original, enhanced, args["result"], args["provenance"], sandboxed=True)
-        (out / "meta.json").write_text("{}")
-    except UserError as exc:
-        _error(out, "user", str(exc))
-    except MemoryError:
-        _error(out, "memory", "")
-    except Exception as exc:
-        _error(out, "other", f"{type(exc).__name__}: {str(exc)[:300]}")
-
-
 def _error(out: Path, kind: str, message: str) -> None:
     (out / "error.json").write_text(json.dumps({"kind": kind, "message": message}))
 
@@ -126,7 +109,7 @@ def read_map_safely(path, *, timeout_s=120, memory_mb=4096, **kwargs) -> XRFMap:
     path = Path(path).absolute()
     with tempfile.TemporaryDirectory(prefix="xrfweb-read-") as tmp:
         out = Path(tmp)
-        _run_child("child_main", {"path": str(path), "kwargs": kwargs}, out, path.name,
+        _run_child("enhancer.formats.safety:child_main", {"path": str(path), "kwargs": kwargs}, out, path.name,
                    timeout_s, memory_mb)
         return _load_result(out)
 
@@ -143,7 +126,7 @@ def write_result_safely(original: XRFMap, enhanced: XRFMap, out_path, provenance
         out = Path(tmp)
         _dump(original, out / "original")
         _dump(enhanced, out / "enhanced")
-        _run_child("child_write", {"path": str(path), "result": str(out_path),
+        _run_child("enhancer.formats.write:child_write", {"path": str(path), "result": str(out_path),
                                    "provenance": provenance or {}}, out, path.name,
                    timeout_s, memory_mb, doing="writing the result of")
     return out_path
@@ -151,7 +134,8 @@ def write_result_safely(original: XRFMap, enhanced: XRFMap, out_path, provenance
 
 def _run_child(entry: str, extra: dict, out: Path, name: str, timeout_s, memory_mb,
                doing: str = "reading") -> None:
-    """Run safety.<entry>(args) in a fresh, limited interpreter; raise its error as a UserError."""
+    """Run entry ("module:function") with args in a fresh, limited interpreter; raise its error
+    as a UserError."""
     args = {**extra, "entry": entry, "out_dir": str(out), "root": str(ROOT),
             "memory_mb": int(memory_mb), "cpu_s": int(timeout_s) + 1}
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",

@@ -199,3 +199,21 @@ def write_result(original: XRFMap, enhanced: XRFMap, out_path, provenance: dict 
     else:
         raise UserError(f"cannot write results in the layout {fmt!r}; export them as TIFF, PNG or CSV")
     return out
+
+
+def child_write(args: dict) -> None:
+    """Runs in the child: copy the upload and append the enhanced maps (write_result)."""
+    from enhancer.formats.safety import _error, _load_result  # the child's own helpers
+
+    out = Path(args["out_dir"])
+    try:
+        original, enhanced = _load_result(out / "original"), _load_result(out / "enhanced")
+        original.source["path"] = args["path"]  # the caller's, never what a reader child said
+        write_result(original, enhanced, args["result"], args["provenance"], sandboxed=True)
+        (out / "meta.json").write_text("{}")
+    except UserError as exc:
+        _error(out, "user", str(exc))
+    except MemoryError:
+        _error(out, "memory", "")
+    except Exception as exc:
+        _error(out, "other", f"{type(exc).__name__}: {str(exc)[:300]}")
