@@ -79,7 +79,10 @@ RECORD_TYPES = {
     "metrics": {"validation_psnr": NUMBER, "validation_ssim": NUMBER},
     "benchmark": {"case": str, "protocol": _PROTOCOL, "machine": str, "software_version": str,
                   "command": str,
-                  "results": [{"case": str, "set": str, "summary": {"*": {"*": NUMBER}}}]},
+                  "results": [{"case": str, "set": str, "summary": {"*": {"*": NUMBER}}}],
+                  # a conditioned model's (bench_universal.py)
+                  "mean_margin_db": NUMBER, "worst_margin_db": NUMBER, "max_totals_error": NUMBER,
+                  "grid": (list, dict), "misstated_probe": (list, dict), "protocol_cases": (list, dict)},
 }
 
 
@@ -153,16 +156,18 @@ class Conditions:
     probe_fwhm_px: tuple[float, float]
     scale: tuple[int, int]
     counts: tuple[float, float]
-    vector: str = ""
+    vector: str = ""  # how the conditions are given to the network, in words
+    start: str = ""  # what the network starts from, in words
 
     @classmethod
     def from_dict(cls, d) -> "Conditions":
-        _section(d, "conditions", ("probe_fwhm_px", "scale", "counts", "vector"),
+        _section(d, "conditions", ("probe_fwhm_px", "scale", "counts", "vector", "start"),
                  ("probe_fwhm_px", "scale", "counts"))
         return cls(_range(d["probe_fwhm_px"], "conditions.probe_fwhm_px"),
                    _range(d["scale"], "conditions.scale", integer=True),
                    _range(d["counts"], "conditions.counts"),
-                   _text(d.get("vector", ""), "conditions.vector"))
+                   _text(d.get("vector", ""), "conditions.vector"),
+                   _text(d.get("start", ""), "conditions.start"))
 
 
 DEGRADATION_FIELDS = {"probe_fwhm_nm": dict(positive=True), "pixel_nm": dict(positive=True),
