@@ -52,11 +52,19 @@ def cmd_info(args):
 def _degradation(args, pixel_nm):
     from .degrade import Degradation
 
-    if args.probe_fwhm_nm <= 0 or pixel_nm <= 0:
+    from .probe_cli import measured_probe, with_measured_probe
+
+    measured = measured_probe(args)
+    if measured is not None and args.probe_fwhm_nm is not None:
+        raise UserError("give --probe FILE or --probe-fwhm-nm, not both (a measured probe's FWHM is read from it)")
+    if measured is None and args.probe_fwhm_nm is None:
+        raise UserError("give the probe: --probe-fwhm-nm FWHM, or a measured one with --probe FILE --probe-pixel-nm P")
+    if (args.probe_fwhm_nm is not None and args.probe_fwhm_nm <= 0) or pixel_nm <= 0:
         raise UserError("--probe-fwhm-nm and --pixel-nm must be positive")
     if args.scale < 1:
         raise UserError("--scale must be 1 or more")
-    return Degradation(args.probe_fwhm_nm, pixel_nm, args.scale, args.counts or None)
+    d = Degradation(args.probe_fwhm_nm or 1.0, pixel_nm, args.scale, args.counts or None)
+    return d if measured is None else with_measured_probe(d, *measured)
 
 
 def _pixel(m, given):
@@ -289,14 +297,16 @@ class _Parser(argparse.ArgumentParser):
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m enhancer", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
+    from . import probe_cli
 
     s = sub.add_parser("info", help="what a map file holds, as JSON")
     s.add_argument("file")
     s.add_argument("--pixel-nm", type=float)
     s.set_defaults(run=cmd_info)
 
-    def forward(s, fwhm_required=True):
-        s.add_argument("--probe-fwhm-nm", type=float, required=fwhm_required, help="probe FWHM in nm")
+    def forward(s):
+        s.add_argument("--probe-fwhm-nm", type=float, help="probe FWHM in nm (or --probe FILE)")
+        probe_cli.add_probe_args(s)
         s.add_argument("--pixel-nm", type=float, help="fine pixel size in nm (read from the file when it says)")
         s.add_argument("--scale", type=int, default=1, help="scan step in fine pixels (S)")
         s.add_argument("--counts", type=float, default=1000.0, help="Poisson peak count (0: no noise)")
@@ -409,9 +419,7 @@ def parser() -> argparse.ArgumentParser:
                    help="which maps of a result file holding both (default: enhanced)")
     s.set_defaults(run=cmd_roi)
 
-    from . import probe_cli  # probe and validate wire their own subcommands
-
-    probe_cli.add_parser(sub)
+    probe_cli.add_parser(sub)  # probe and validate wire their own subcommands
     probe_cli.add_validate_parser(sub)
     return p
 

@@ -97,8 +97,15 @@ class Degradation:
     read_noise: float = 0.0
     probe_fwhm_y_nm: float | None = None
     mode: str = "box"
+    # A measured probe (intensity rows, unit sum) on its own pixel: when set it is the PSF
+    # everywhere the physics is simulated, and probe_fwhm_nm (x) / probe_fwhm_y_nm only summarise it.
+    measured_probe: list | None = None
+    measured_probe_pixel_nm: float | None = None
 
     def probe(self) -> np.ndarray:
+        if self.measured_probe is not None:
+            return resample_probe(np.asarray(self.measured_probe, np.float64), self.measured_probe_pixel_nm,
+                                  self.pixel_nm)
         return gaussian_probe(self.probe_fwhm_nm, self.pixel_nm, self.probe_fwhm_y_nm)
 
     @property

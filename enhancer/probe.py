@@ -233,3 +233,104 @@ def knife_edge(values: np.ndarray, step_nm: float, positions_nm: np.ndarray | No
     out[i], unc_out[i] = round(fwhm, 1), round(unc, 1)
     return {"fwhm_nm": out, "uncertainty_nm": unc_out, "method": "knife-edge", "axis": axis,
             "step_nm": float(step_nm), "sampling": sampling}
+
+
+def read_probe(path: str) -> np.ndarray:
+    """A measured probe from a file: a 2-D array in .npy, .tif/.tiff, or HDF5 (FILE.h5 holding one
+    2-D dataset, or FILE.h5:/path/to/dataset). Complex amplitudes (ptychography) become |a|^2.
+    Returned as a non-negative intensity of unit sum (not resampled)."""
+    from pathlib import Path
+
+    text = str(path)
+    inner = None
+    if ":" in text and not Path(text).exists():
+        text, inner = text.rsplit(":", 1)
+    p = Path(text)
+    if not p.exists():
+        raise UserError(f"{text}: no such probe file")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".npy":
+            a = np.load(p, allow_pickle=False)
+        elif suffix in (".tif", ".tiff"):
+            import tifffile
+
+            a = tifffile.imread(p)
+        elif suffix in (".h5", ".hdf5", ".hdf", ".cxi", ".nxs"):
+            a = _read_hdf5_probe(p, inner)
+        else:
+            raise UserError(f"{p.name}: a probe is read from .npy, .tif/.tiff or HDF5 (.h5)")
+    except (OSError, ValueError) as e:
+        raise UserError(f"{p.name}: cannot read a probe from it ({e})") from None
+    a = np.squeeze(np.asarray(a))
+    if np.iscomplexobj(a):
+        a = np.abs(a) ** 2
+    if a.ndim != 2 or min(a.shape) < 3 or not np.issubdtype(a.dtype, np.number):
+        raise UserError(f"{p.name}: a probe is one 2-D array; got shape {list(a.shape)}")
+    a = np.asarray(a, np.float64)
+    if not np.isfinite(a).all():
+        raise UserError(f"{p.name}: the probe holds NaN or infinite values")
+    if a.min() < -1e-6 * max(a.max(), 1e-30) or a.sum() <= 0:
+        raise UserError(f"{p.name}: a probe intensity is non-negative with a positive sum")
+    a = np.clip(a, 0, None)
+    return a / a.sum()
+
+
+def _read_hdf5_probe(p, inner):
+    import h5py
+
+    with h5py.File(p, "r") as f:
+        if inner:
+            if inner not in f or not isinstance(f[inner], h5py.Dataset):
+                raise UserError(f"{p.name}: no dataset {inner!r}")
+            return f[inner][()]
+        found = []
+        f.visititems(lambda name, obj: found.append(name) if isinstance(obj, h5py.Dataset)
+                     and len([n for n in obj.shape if n > 1]) == 2 else None)
+        if len(found) != 1:
+            raise UserError(f"{p.name}: holds {len(found)} 2-D datasets ({', '.join(found[:5])}); "
+                            "name one as FILE.h5:/path/to/probe")
+        return f[found[0]][()]
+
+
+def fwhm_of(probe: np.ndarray, pixel_nm: float) -> tuple[float, float]:
+    """(x, y) full widths at half maximum of a probe intensity, through its peak along each axis,
+    interpolated between pixels: what a universal model is told about a measured probe."""
+    a = np.asarray(probe, np.float64)
+    iy, ix = np.unravel_index(int(np.argmax(a)), a.shape)
+    return _width(a[iy, :], ix) * pixel_nm, _width(a[:, ix], iy) * pixel_nm
+
+
+def _width(line, i) -> float:
+    half = line[i] / 2
+    right = i
+    while right + 1 < len(line) and line[right + 1] > half:
+        right += 1
+    left = i
+    while left - 1 >= 0 and line[left - 1] > half:
+        left -= 1
+    # Linear interpolation of the crossings on each side.
+    r = right + ((line[right] - half) / (line[right] - line[right + 1]) if right + 1 < len(line) else 0.5)
+    lft = left - ((line[left] - half) / (line[left] - line[left - 1]) if left - 1 >= 0 else 0.5)
+    return float(r - lft)
+
+
+def zone_plate_probe(fwhm_nm: float, pixel_nm: float, central_stop: float = 0.5, rings: int = 4) -> np.ndarray:
+    """The focus of a zone plate with a central stop (an annular aperture's Airy pattern), with its
+    side lobes out to `rings` dark rings, scaled so its central peak's FWHM is fwhm_nm; unit sum.
+    A non-Gaussian probe for tests and docs (docs/probe.md)."""
+    from scipy.special import j1
+
+    eps = central_stop
+
+    def amplitude(v):
+        v = np.where(v == 0, 1e-12, v)
+        return (2 * j1(v) / v - eps ** 2 * 2 * j1(eps * v) / (eps * v)) / (1 - eps ** 2)
+
+    v = np.linspace(0, 5, 50001)
+    v_half = v[np.argmax(amplitude(v) ** 2 < 0.5)]  # where the intensity is half the peak
+    per_nm = v_half / (fwhm_nm / 2)
+    radius = int(np.ceil((rings + 1) * np.pi / per_nm / pixel_nm))
+    y, x = np.mgrid[-radius: radius + 1, -radius: radius + 1] * pixel_nm
+    h = amplitude(np.hypot(y, x) * per_nm) ** 2
+    return h / h.sum()

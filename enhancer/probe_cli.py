@@ -169,3 +169,49 @@ def add_validate_parser(sub) -> None:
     s.add_argument("--fine-pixel-nm", type=float, help="FINE's pixel in nm, where its file does not say")
     s.add_argument("--out", required=True, metavar="REPORT.json", help="where to write the report")
     s.set_defaults(run=cmd_validate)
+
+
+def add_probe_args(s) -> None:
+    """--probe FILE --probe-pixel-nm P: a measured probe, the PSF wherever the physics is simulated."""
+    s.add_argument("--probe", metavar="FILE",
+                   help="a measured probe: a 2-D intensity or complex amplitude (|a|^2 is taken) in .npy, "
+                        ".tif or HDF5 (FILE.h5 or FILE.h5:/dataset); used as the PSF, its FWHM as the summary")
+    s.add_argument("--probe-pixel-nm", type=float, metavar="P", help="the measured probe's pixel in nm")
+
+
+def measured_probe(args):
+    """(intensity, pixel_nm) from --probe/--probe-pixel-nm, or None when no probe file is given."""
+    from .probe import read_probe
+
+    if not getattr(args, "probe", None):
+        if getattr(args, "probe_pixel_nm", None) is not None:
+            raise UserError("--probe-pixel-nm goes with --probe FILE")
+        return None
+    if args.probe_pixel_nm is None or not args.probe_pixel_nm > 0:
+        raise UserError("--probe needs --probe-pixel-nm: the measured probe's pixel in nm (never assumed)")
+    return read_probe(args.probe), float(args.probe_pixel_nm)
+
+
+def with_measured_probe(d, probe: np.ndarray, probe_pixel_nm: float):
+    """The degradation d with a measured probe as its PSF, kept on d's fine grid (cropped to where
+    it holds all but 1e-6 of its peak) so a model's config stays small; its FWHM (x, y) summarises it."""
+    import dataclasses
+
+    from .degrade import resample_probe
+    from .probe import fwhm_of
+
+    h = resample_probe(probe, probe_pixel_nm, d.pixel_nm)
+    keep = h > 1e-6 * h.max()
+    rows, cols = np.nonzero(keep.any(1))[0], np.nonzero(keep.any(0))[0]
+    cy, cx = np.unravel_index(int(np.argmax(h)), h.shape)
+    ry = max(cy - rows[0], rows[-1] - cy)  # symmetric about the peak: the probe stays centred
+    rx = max(cx - cols[0], cols[-1] - cx)
+    h = np.pad(h, ((ry, ry), (rx, rx)))[cy: cy + 2 * ry + 1, cx: cx + 2 * rx + 1]
+    h = h / h.sum()
+    fx, fy = fwhm_of(h, d.pixel_nm)
+    if min(fx, fy) < 0.5 * d.pixel_nm:
+        raise UserError(f"the measured probe's FWHM ({fx:.0f} x {fy:.0f} nm) is under half the grid's "
+                        f"{d.pixel_nm:g} nm pixel: is --probe-pixel-nm right?")
+    return dataclasses.replace(d, probe_fwhm_nm=round(fx, 2), probe_fwhm_y_nm=None if abs(fx - fy) < 1e-6 * fx
+                               else round(fy, 2), measured_probe=np.round(h, 9).tolist(),
+                               measured_probe_pixel_nm=float(d.pixel_nm))

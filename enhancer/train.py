@@ -35,6 +35,8 @@ class PatchSampler:
         self.patch = max(self.s, patch // self.s * self.s)
         self.rng = np.random.default_rng(seed)
         self.symmetric = degradation.probe_fwhm_y_nm is None and probe is None
+        # A measured probe need not survive a flip or a turn: the patches are used as they are.
+        self.augment = degradation.measured_probe is None
         probe = degradation.probe() if probe is None else probe
         # (truth, blurred, gain per channel, scale per channel, measured coarse scan or None)
         self.maps = []
@@ -87,6 +89,8 @@ class PatchSampler:
             t, b, gain, scale = self._crop()
             k = int(self.rng.integers(4)) if self.symmetric else 2 * int(self.rng.integers(2))
             flip = bool(self.rng.integers(2))
+            if not self.augment:
+                k, flip = 0, False
             t, b = (np.rot90(np.flip(a, -1) if flip else a, k, axes=(-2, -1)) for a in (t, b))
             if gain is None:  # a measured coarse patch: its noise is real
                 xs.append(b / scale[:, None, None])

@@ -101,3 +101,69 @@ def test_probe_cli_blind_json_and_refusal(tmp_path):
     np.save(tmp_path / "flat.npy", np.ones((64, 64), np.float32))
     r = cli("probe", tmp_path / "flat.npy", "--pixel-nm", 20)
     assert r.returncode == 2 and "flat" in r.stderr and r.stdout == ""
+
+
+def test_read_probe_npy_complex_tiff_hdf5_and_refusals(tmp_path):
+    import h5py
+    import tifffile
+
+    from enhancer import UserError
+    from enhancer.probe import fwhm_of, read_probe, zone_plate_probe
+
+    zp = zone_plate_probe(200, 10)
+    np.save(tmp_path / "p.npy", zp * 7)
+    amplitude = np.sqrt(zp) * np.exp(1j * np.linspace(0, 3, zp.size).reshape(zp.shape))
+    np.save(tmp_path / "c.npy", amplitude.astype(np.complex64))
+    tifffile.imwrite(tmp_path / "p.tif", zp.astype(np.float32))
+    with h5py.File(tmp_path / "p.h5", "w") as f:
+        f["entry/probe"] = amplitude
+        f["entry/energy"] = 10.0
+    with h5py.File(tmp_path / "two.h5", "w") as f:
+        f["a"], f["b"] = zp, zp
+    for name in ("p.npy", "c.npy", "p.tif", "p.h5", "two.h5:/b"):
+        p = read_probe(tmp_path / name if ":" not in name else f"{tmp_path}/{name}")
+        assert abs(p.sum() - 1) < 1e-9 and np.allclose(p, zp, atol=1e-6 * zp.max()), name
+    assert np.allclose(fwhm_of(zp, 10), (200, 200), rtol=0.01)
+    np.save(tmp_path / "cube.npy", np.ones((3, 8, 8)))
+    np.save(tmp_path / "nan.npy", np.full((8, 8), np.nan))
+    np.save(tmp_path / "neg.npy", -np.ones((8, 8)))
+    for name, words in (("cube.npy", "one 2-D array"), ("nan.npy", "NaN"), ("neg.npy", "non-negative"),
+                        ("two.h5", "name one"), ("nothing.npy", "no such")):
+        with pytest.raises(UserError, match=words):
+            read_probe(tmp_path / name)
+
+
+def test_measured_probe_is_the_psf_in_degrade_and_train(tmp_path):
+    """--probe on degrade and train: the measured probe (complex, 10 nm pixels) is the PSF, the
+    model records it on its grid with its FWHM as the summary, and the consistency check of a model
+    made so re-measures with it."""
+    from enhancer.bundle import load_bundle
+    from enhancer.degrade import Degradation, blur, sample
+    from enhancer.probe import fwhm_of, zone_plate_probe
+    from enhancer.probe_cli import with_measured_probe
+    from enhancer.trust import remeasure
+
+    zp = zone_plate_probe(200, 10)
+    np.save(tmp_path / "zp.npy", np.sqrt(zp).astype(np.complex64))
+    truth = phantom("cell", 128, 2, seed=2_000_020)
+    np.save(tmp_path / "truth.npy", truth)
+    r = cli("degrade", "truth.npy", "coarse.npy", "--pixel-nm", 50, "--scale", 4, "--counts", 0,
+            "--probe", "zp.npy", "--probe-pixel-nm", 10, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    h = with_measured_probe(Degradation(1, 50, 4, None), zp, 10).probe()  # on the 50 nm grid, centred
+    assert h.shape[0] % 2 == 1 and np.unravel_index(np.argmax(h), h.shape) == (h.shape[0] // 2,) * 2
+    assert np.allclose(fwhm_of(h, 50), (200, 200), rtol=0.05)
+    expected = sample(blur(truth, h), 4)
+    assert np.allclose(np.load(tmp_path / "coarse.npy"), expected, atol=1e-5 * expected.max())
+    r = cli("train", "--out", "m", "--pixel-nm", 50, "--scale", 4, "--phantoms", 1, "--phantom-size", 128,
+            "--steps", 2, "--blocks", 1, "--filters", 4, "--probe", "zp.npy", "--probe-pixel-nm", 10, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    d = load_bundle(tmp_path / "m").degradation
+    assert d.measured_probe_pixel_nm == 50 and abs(d.probe_fwhm_nm / 200 - 1) < 0.05
+    assert np.allclose(d.probe(), h, atol=1e-8)
+    assert np.allclose(remeasure(truth, d), expected, atol=1e-4 * expected.max())
+    for args, words in ((["--probe", "zp.npy"], "--probe-pixel-nm"),
+                        (["--probe", "zp.npy", "--probe-pixel-nm", 10, "--probe-fwhm-nm", 200], "not both"),
+                        ([], "give the probe")):
+        r = cli("degrade", "truth.npy", "c2.npy", "--pixel-nm", 50, *args, cwd=tmp_path)
+        assert r.returncode == 2 and words in r.stderr, r.stderr
