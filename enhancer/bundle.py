@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -172,7 +173,20 @@ class Conditions:
 
 DEGRADATION_FIELDS = {"probe_fwhm_nm": dict(positive=True), "pixel_nm": dict(positive=True),
                       "scale": dict(integer=True, positive=True), "counts": dict(optional=True, positive=True),
-                      "read_noise": {}, "probe_fwhm_y_nm": dict(optional=True, positive=True)}
+                      "read_noise": {}, "probe_fwhm_y_nm": dict(optional=True, positive=True),
+                      "measured_probe_pixel_nm": dict(optional=True, positive=True)}
+
+
+def _probe_rows(rows) -> list:
+    """A measured probe in model.json: rows of equal length of finite non-negative numbers."""
+    try:
+        a = np.asarray(rows, dtype=np.float64)
+    except (TypeError, ValueError):
+        a = None
+    if a is None or a.ndim != 2 or min(a.shape) < 1 or not np.isfinite(a).all() or a.min() < 0 or a.sum() <= 0:
+        raise _bad("degradation.measured_probe", "rows of non-negative numbers (a 2-D probe intensity)",
+                   "a list that is not one")
+    return rows
 RECORDS = ("training", "metrics", "benchmark")  # what happened to the model: kept as written
 
 
@@ -215,10 +229,14 @@ class ModelConfig:
             _section(d, "", known, ("pixel_nm", "scale", "degradation"))
         degradation = None
         if "degradation" in d:
-            deg = _section(d["degradation"], "degradation", tuple(DEGRADATION_FIELDS) + ("mode",),
+            deg = _section(d["degradation"], "degradation", tuple(DEGRADATION_FIELDS) + ("mode", "measured_probe"),
                            ("probe_fwhm_nm", "pixel_nm"))
             values = {k: _number(deg[k], f"degradation.{k}", **DEGRADATION_FIELDS[k])
                       for k in DEGRADATION_FIELDS if k in deg}
+            if deg.get("measured_probe") is not None:
+                values["measured_probe"] = _probe_rows(deg["measured_probe"])
+                if values.get("measured_probe_pixel_nm") is None:
+                    raise UserError("model.json: degradation.measured_probe needs measured_probe_pixel_nm")
             if "mode" in deg and deg["mode"] not in ("box", "point"):
                 raise _bad("degradation.mode", '"box" or "point"', deg["mode"])
             degradation = Degradation(**values, **({"mode": deg["mode"]} if "mode" in deg else {}))
