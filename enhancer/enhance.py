@@ -253,6 +253,19 @@ def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 
     return (out, var) if return_variance else out
 
 
+def _element_counts(xrfmap: XRFMap, bundle: Bundle, f):
+    """A conditioned model's dose per element: a dose the data told (estimated) is read per
+    element, since elements differ by orders of magnitude in one scan, and kept within the
+    model's range; a stated dose is the user's, for every element."""
+    from .physics import counts_per_element
+
+    if not f.physics.counts_estimated:
+        return f.physics.counts
+    lo, hi = bundle.config["conditions"].get("counts", (20, 10000))
+    per = counts_per_element(xrfmap.data)
+    return np.clip(np.where(np.isfinite(per), per, f.physics.counts), lo, hi)
+
+
 def enhance_map(xrfmap: XRFMap, bundle: Bundle, *, physics=None, scale=None, device="auto", ensemble=1,
                 progress=None, cancel=None) -> XRFMap:
     """Enhance every element of an XRFMap; the result records how it was made.
@@ -266,7 +279,7 @@ def enhance_map(xrfmap: XRFMap, bundle: Bundle, *, physics=None, scale=None, dev
 
     stated = physics if physics is not None else physics_of(xrfmap)
     f = require(bundle.config, stated, scale)
-    conditions = (f.probe_fwhm_px, f.scale, f.physics.counts) if f.conditioned else None
+    conditions = (f.probe_fwhm_px, f.scale, _element_counts(xrfmap, bundle, f)) if f.conditioned else None
     out, var = enhance(xrfmap.data, bundle, device=device, ensemble=ensemble, progress=progress,
                        cancel=cancel, return_variance=True, conditions=conditions)
     fx, fy = f.fine_pixel_nm
@@ -282,6 +295,7 @@ def enhance_map(xrfmap: XRFMap, bundle: Bundle, *, physics=None, scale=None, dev
         "input_pixel_nm": list(p.scan_step_nm),
         "counts": p.counts,
         "counts_estimated": p.counts_estimated,
+        "counts_per_element": (np.atleast_1d(conditions[2]).tolist() if conditions else None),
         "note": f.note,
         "ensemble": ensemble,
         "software_version": __version__,

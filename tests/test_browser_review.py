@@ -118,6 +118,9 @@ def test_upload_enhance_and_review_a_tiff_set(page, live_server, celery_worker_p
     app.control.cancel_consumer(settings.GPU_QUEUE, destination=[worker.nodename], reply=True)
     try:
         page.click("a.button:has-text('Enhance')")
+        page.fill("#id_probe_fwhm_nm", "80")  # the page asks for the probe: the file does not say
+        page.click("#physics-form button")
+        page.wait_for_selector("#physics-probe:has-text('80 nm')")
         page.check(f"input[name=model][value='{model.id}']")  # not a shipped model: tiny, fast
         page.click("button:has-text('Start enhancement')")
         page.wait_for_url(f"{base}/jobs/")
