@@ -107,3 +107,17 @@ def _file():
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile("scan.h5", HDF5)
+
+
+def test_a_dataset_parsed_before_doses_were_estimated_gets_one_when_enhanced(project, alice):
+    import shutil
+
+    from tests.formats_fixtures import HXN_SET
+    from xrfweb.projects.models import Dataset as D
+
+    dataset = make_dataset(project, alice, name="Fe.tiff", elements=("Fe",), shape=(1, 160, 160))
+    shutil.copy(HXN_SET / "SUM_maps_XRF_S_K.tiff", dataset.path)
+    D.objects.filter(id=dataset.id).update(kind="tiff", source_format="tiff", counts_estimate=None)
+    web_client(alice).get(f"/datasets/{dataset.id}/enhance/")
+    dataset.refresh_from_db()
+    assert dataset.counts_estimate and dataset.counts_estimate > 0

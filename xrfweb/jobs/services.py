@@ -67,6 +67,9 @@ def fitting_problem(dataset: Dataset, model: EnhancementModel, scale=None) -> st
 
 def start_enhancement(user, dataset: Dataset, model: EnhancementModel, *, ensemble: int = 1,
                       scale=None) -> Job:
+    from xrfweb.projects.services import ensure_dose
+
+    ensure_dose(dataset)
     f = model_fit(dataset, model, scale)
     if not f.ok:
         raise UserError(f.reason)

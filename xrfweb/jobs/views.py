@@ -11,7 +11,7 @@ from xrfweb import access
 from xrfweb.jobs import results, services
 from xrfweb.jobs.models import Job
 from xrfweb.jobs.runner import reap_stale_jobs
-from xrfweb.projects.services import set_physics
+from xrfweb.projects.services import ensure_dose, set_physics
 from xrfweb.registry.suggest import rank_models
 
 
@@ -86,7 +86,7 @@ def _scale(raw):
 def dataset_enhance(request, dataset_id: int):
     """Every approved model with whether it fits this map and why not, the best fitting one
     chosen; while the map's step or probe is unknown it asks for them here, and starts nothing."""
-    dataset = access.get_dataset_for_user(request.user, dataset_id)
+    dataset = ensure_dose(access.get_dataset_for_user(request.user, dataset_id))
     if request.method == "POST" and request.POST.get("action") == "physics":
         try:
             set_physics(dataset, pixel_nm=request.POST.get("pixel_nm", ""),

@@ -35,6 +35,19 @@ def physics_fields(pixel_nm=None, probe_fwhm_nm=None) -> dict:
             "probe_fwhm_x_nm": probe[0] if probe else None, "probe_fwhm_y_nm": probe[1] if probe else None}
 
 
+def ensure_dose(dataset: Dataset) -> Dataset:
+    """A dataset parsed before doses were estimated gets its estimate now, from the data."""
+    if dataset.counts_estimate is None and dataset.status == Dataset.Status.READY:
+        from enhancer.physics import estimate_counts
+
+        try:
+            dataset.counts_estimate = estimate_counts(dataset.read_map().data)
+        except UserError:
+            return dataset  # the file no longer reads: the dose stays unknown, and is said so
+        dataset.save(update_fields=["counts_estimate"])
+    return dataset
+
+
 def set_physics(dataset: Dataset, **stated) -> Dataset:
     """State a dataset's step (pixel_nm) and/or probe (probe_fwhm_nm): each given key replaces
     what was stated (empty clears it); the others stay. All checked before anything is saved."""
