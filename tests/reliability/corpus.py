@@ -37,14 +37,16 @@ MARKUP_NAMES = ('<a href="https://evil.example/">Fe</a>', XSS)
 
 
 def markup_in_every_string(config: dict) -> dict:
-    """model.json with markup before every string value (and in the benchmark's method names);
-    `format` is kept, since it names the file type."""
+    """model.json with markup before every string value (and in the benchmark's method names).
+    Keywords with fixed values are kept (format, degradation.mode, normalisation.kind, elements
+    "any"): the typed config refuses any other value of those by name."""
     def walk(value, key=""):
         if isinstance(value, dict):
             return {(XSS + k if key == "summary" else k): walk(v, k) for k, v in value.items()}
         if isinstance(value, list):
             return [walk(v, key) for v in value]
-        if isinstance(value, str) and key != "format":
+        if isinstance(value, str) and key not in ("format", "mode", "kind") and \
+                (key, value) != ("elements", "any"):
             return XSS + value
         return value
     return walk(config)
