@@ -49,7 +49,7 @@ def cmd_info(args):
     }))
 
 
-def _degradation(args, pixel_nm):
+def _degradation(args, fine_pixel_nm):
     from .degrade import Degradation
 
     from .probe_cli import measured_probe, with_measured_probe
@@ -59,15 +59,16 @@ def _degradation(args, pixel_nm):
         raise UserError("give --probe FILE or --probe-fwhm-nm, not both (a measured probe's FWHM is read from it)")
     if measured is None and args.probe_fwhm_nm is None:
         raise UserError("give the probe: --probe-fwhm-nm FWHM, or a measured one with --probe FILE --probe-pixel-nm P")
-    if (args.probe_fwhm_nm is not None and args.probe_fwhm_nm <= 0) or pixel_nm <= 0:
+    if (args.probe_fwhm_nm is not None and args.probe_fwhm_nm <= 0) or fine_pixel_nm <= 0:
         raise UserError("--probe-fwhm-nm and --pixel-nm must be positive")
     if args.scale < 1:
         raise UserError("--scale must be 1 or more")
-    d = Degradation(args.probe_fwhm_nm or 1.0, pixel_nm, args.scale, args.counts or None)
+    d = Degradation(args.probe_fwhm_nm or 1.0, fine_pixel_nm, args.scale, args.counts or None)
     return d if measured is None else with_measured_probe(d, *measured)
 
 
-def _pixel(m, given):
+def _fine_pixel(m, given):
+    """degrade, train, evaluate: --pixel-nm is the fine grid's pixel, else the file's."""
     if given:
         return float(given)
     if m.pixel_size_nm is None:
@@ -77,7 +78,7 @@ def _pixel(m, given):
 
 def cmd_degrade(args):
     m = read(args.input, args.pixel_nm)
-    d = _degradation(args, _pixel(m, args.pixel_nm))
+    d = _degradation(args, _fine_pixel(m, args.pixel_nm))
     out = m.with_data(d.apply(m.data, seed=args.seed), pixel_size_nm=(d.step_nm, d.step_nm))
     save_maps(args.output, out)
 
@@ -101,10 +102,10 @@ def cmd_train(args):
     from .trainset import build_run
 
     maps, names = [], []
-    pixel = args.pixel_nm
+    fine_pixel_nm = args.pixel_nm  # on degrade and train, --pixel-nm is the fine grid's
     for f in args.highres:
         m = read(f, args.pixel_nm)
-        pixel = pixel or _pixel(m, None)
+        fine_pixel_nm = fine_pixel_nm or _fine_pixel(m, None)
         maps.append(m.data)
         names.append(Path(f).name)
     coarse = [read(f, None).data for f in args.coarse] if args.coarse else None
@@ -116,12 +117,12 @@ def cmd_train(args):
     offsets = _range(args.phantom_offset, "--phantom-offset", 0, 10)
     if not maps and not args.phantoms:
         raise UserError("give high-resolution maps to learn from, or --phantoms N")
-    if not pixel:
+    if not fine_pixel_nm:
         raise UserError("give --pixel-nm: the fine grid's pixel size in nm")
-    fine_probe = _range(args.phantom_probe_nm, "--phantom-probe-nm", 0, 10 * pixel)
+    fine_probe = _range(args.phantom_probe_nm, "--phantom-probe-nm", 0, 10 * fine_pixel_nm)
     if coarse is not None and (args.phantoms or len(coarse) != len(maps)):
         raise UserError("--coarse takes one coarse scan per fine map, in the same order (no --phantoms)")
-    run = build_run(maps, pixel, phantoms=args.phantoms, phantom_kinds=kinds, phantom_size=args.phantom_size,
+    run = build_run(maps, fine_pixel_nm, phantoms=args.phantoms, phantom_kinds=kinds, phantom_size=args.phantom_size,
                     phantom_gamma=(low, high), phantom_offset=offsets, phantom_probe_nm=fine_probe,
                     seed=args.seed, coarse=coarse,
                     sources={"files": names, "coarse_files": [Path(f).name for f in args.coarse or []]})
@@ -130,7 +131,7 @@ def cmd_train(args):
     def report(p):
         print(json.dumps(p), flush=True)
 
-    bundle = train(run.maps, _degradation(args, pixel), args.out, minutes=args.minutes, steps=args.steps,
+    bundle = train(run.maps, _degradation(args, fine_pixel_nm), args.out, minutes=args.minutes, steps=args.steps,
                    blocks=args.blocks, filters=args.filters, device=args.device, seed=args.seed, lr=args.lr,
                    validation=run.validation, source_summary=run.summary, progress=report, coarse=run.coarse,
                    init=init,
@@ -204,16 +205,16 @@ def cmd_evaluate(args):
     truth, est = read(args.truth, args.pixel_nm), read(args.enhanced, args.pixel_nm)
     if truth.shape != est.shape:
         raise UserError(f"truth {list(truth.shape)} and enhanced {list(est.shape)} differ in shape")
-    pixel = _pixel(truth, args.pixel_nm)
+    fine_pixel_nm = _fine_pixel(truth, args.pixel_nm)
     report = {"psnr": psnr(est.data, truth.data), "ssim": ssim(est.data, truth.data),
-              "frc_nm": frc_resolution_nm(est.data, truth.data, pixel)}
+              "frc_nm": frc_resolution_nm(est.data, truth.data, fine_pixel_nm)}
     if args.input:
         inp = read(args.input, None)
         scale = truth.shape[-1] // inp.shape[-1]
         up = upsample(inp.data, scale)
         report["totals"] = totals_error(est.data, inp.data)
         report["input"] = {"psnr": psnr(up, truth.data), "ssim": ssim(up, truth.data),
-                           "frc_nm": frc_resolution_nm(up, truth.data, pixel)}
+                           "frc_nm": frc_resolution_nm(up, truth.data, fine_pixel_nm)}
     else:
         report["totals"] = totals_error(est.data, truth.data)
     print(json.dumps(report))
@@ -330,7 +331,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--phantoms", type=int, default=0, help="also learn from N generated phantoms")
     s.add_argument("--coarse", nargs="+", metavar="COARSE",
-                   help="paired scans (the seed's Approach 1): one real coarse scan of the same area "
+                   help="paired scans: one real coarse scan of the same area "
                         "per fine map, in order; aligned by cross-correlation, used instead of simulated ones")
     s.add_argument("--phantom-size", type=int, default=192)
     s.add_argument("--phantom-kinds", default="mixed",

@@ -22,7 +22,7 @@ from .map_scale import map_scale
 from .network import fold_batchnorm, upsample
 from .xrfmap import XRFMap
 
-# torch.compile pays from about this much work (~50 s eager on 2 cores): compiling costs ~3 s
+# torch.compile pays from about this much work (~50 s eager on a 2-core CPU): compiling costs ~3 s
 # with inductor's on-disk cache warm and ~30 s cold, and saves about a fifth of the eager time.
 COMPILE_MIN_GFLOP = 10_000.0
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class _Runner:
 
     def compile(self):
         """Inductor with the weights frozen (oneDNN convolutions with prepacked weights and
-        fused bias/ReLU/skip). CPU only: no GPU here to check it on."""
+        fused bias/ReLU/skip). CPU only: on CUDA it has not been measured, so the eager network runs there."""
         if self.fast and self.device.type == "cpu":
             self.compiled = torch.compile(self.net, dynamic=False, options={"freezing": True})
 

@@ -1,5 +1,5 @@
 """Rows for the fault tests: a ready dataset backed by a real MAPS file, and a registered model
-whose size sets how long an enhancement runs (seconds, on the team's 2 cores)."""
+whose size sets how long an enhancement runs (seconds on a 2-core CPU)."""
 from __future__ import annotations
 
 import shutil
