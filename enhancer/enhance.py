@@ -261,7 +261,7 @@ def _element_counts(xrfmap: XRFMap, bundle: Bundle, f):
 
     if not f.physics.counts_estimated:
         return f.physics.counts
-    lo, hi = bundle.config["conditions"].get("counts", (20, 10000))
+    lo, hi = bundle.spec.conditions.counts  # required in a conditioned model.json
     per = counts_per_element(xrfmap.data)
     return np.clip(np.where(np.isfinite(per), per, f.physics.counts), lo, hi)
 
