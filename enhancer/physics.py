@@ -5,15 +5,18 @@ enhancer.fit). Axes follow the map: x along columns (the fast axis), y along row
 
 The dose is the only one of the three the data can tell by itself. XRF counts are Poisson: in a
 map stored in any units u = N / g (N counts, g counts per unit), the noise variance is u / g, so
-noise variance against the local mean has slope 1 / g. The noise is read from a second-difference
-residual (Immerkaer's 3 x 3 mask), which removes a locally linear signal; the slope is the median
-over pixels of residual^2 / (sum of mask^2 x local mean), divided by the chi-square(1) median so
-the median estimates the mean even where an edge leaves signal in a few residuals. The peak
-counts are then g times the map's robust peak (enhancer.map_scale's smoothed 99.9th
-percentile), which is what enhancer.degrade.add_noise's `counts` means: the brightest pixel's
-expected counts.
+noise variance against the local mean has slope 1 / g. Only pixels where the element is (local
+mean above 5% of the peak) are read: a real map's background (fitted, normalised, offset) is
+rarely Poisson in its own mean. The noise is read from a second-difference residual (Immerkaer's
+3 x 3 mask), which removes a locally linear signal; the slope is the median over pixels of
+residual^2 / (sum of mask^2 x local mean), divided by the chi-square(1) median so the median
+estimates the mean even where an edge leaves signal in a few residuals. The peak counts are then
+g times the map's robust peak (enhancer.map_scale's smoothed 99.9th percentile), which is what
+enhancer.degrade.add_noise's `counts` means: the brightest pixel's expected counts.
 
-Measured on simulated phantoms (probe >= 2 input pixels, 20-10,000 counts): within about 20%.
+Measured on simulated phantoms (five kinds, probes of 2-8 fine pixels at steps of 1-2, 20-2,000
+counts, per element): median error 4%, 90% within 17%, 2% beyond 35% (sparse, sharply curved
+maps at mid doses read up to ~40% low).
 Where the probe is about one input pixel or less, real detail also passes the mask and high doses
 read low (a lower bound); a map that is not Poisson (fitted, background-subtracted) reads as what
 its noise says.
@@ -35,6 +38,7 @@ _MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float64)
 _MASK_POWER = float((_MASK**2).sum())  # 36: residual variance / pixel variance for white noise
 _CHI2_1_MEDIAN = 0.454936423119572  # median of chi-square with one degree of freedom
 MIN_PIXELS = 64  # fewer usable pixels than this: no estimate
+SIGNAL_FRACTION = 0.05  # pixels whose local mean is above this fraction of the peak are read
 GAUSSIAN_COUNTS = 5.0  # from about this many counts a pixel's Poisson noise is near Gaussian
 
 
@@ -107,7 +111,12 @@ def counts_per_element(maps) -> np.ndarray:
             continue
         residual = ndimage.correlate(m, _MASK, mode="nearest")[1:-1, 1:-1]
         mean = ndimage.uniform_filter(m, 3, mode="nearest")[1:-1, 1:-1]
-        use = mean > 0
+        peak = map_scale(m.astype(np.float32))
+        # Where the element is: a real map's background (fitted, normalised, offset) is rarely
+        # Poisson in its own mean, and where most of a map is background it would set the answer.
+        use = mean > SIGNAL_FRACTION * peak
+        if use.sum() < MIN_PIXELS:
+            use = mean > 0
         if use.sum() < MIN_PIXELS:
             continue
         ratio = residual[use] ** 2 / (_MASK_POWER * mean[use])
@@ -124,7 +133,7 @@ def counts_per_element(maps) -> np.ndarray:
                 slope = (residual[use] ** 2).sum() / (_MASK_POWER * mean[use].sum())
         if not (slope > 0 and math.isfinite(slope)):
             continue
-        out[i] = map_scale(m.astype(np.float32)) / slope
+        out[i] = peak / slope
     return out
 
 

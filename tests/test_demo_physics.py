@@ -51,3 +51,23 @@ def test_the_demo_page_shows_the_physics_and_preselects_by_the_fit_rule(demo):
     assert best == (first_ok.id if first_ok else None)
     if "universal" in fits:  # the model for any probe, once shipped, is the one chosen
         assert fits["universal"].ok and first_ok.name == "universal"
+
+
+def test_the_demo_preselection_helps_its_result_is_consistent(demo):
+    """What the demo pre-selects must help: the chi^2 verdict of its result on the demo's own
+    physics is "consistent". While no approved model fits the demo (none made for a 40 nm probe
+    is shipped yet), nothing is pre-selected, and nothing can be started by default."""
+    from django.contrib.auth import get_user_model
+
+    from enhancer import pipeline
+    from enhancer.bundle import load_bundle
+
+    user = get_user_model().objects.get(username="demo")
+    response = web_client(user).get(f"/datasets/{demo.id}/enhance/")
+    best = next((m for m, f in response.context["candidates"] if f.ok and m.id == response.context["best"]), None)
+    if best is None:
+        assert response.context["best"] is None
+        assert 'disabled>Start enhancement' in " ".join(response.content.decode().split())
+        return
+    result = pipeline.run(demo.read_map(), load_bundle(best.bundle_ref), physics=demo.physics)
+    assert result.report["consistency"]["verdict"] == "consistent", (best.name, result.report["consistency"])
