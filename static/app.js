@@ -1,27 +1,35 @@
-// xrfweb's pages: uploads with a progress bar, and live status by polling JSON once a second.
+// xrfweb's pages: uploads with a progress bar, live status by polling JSON, confirmations.
+// No inline scripts anywhere (a strict CSP): each page marks its elements with ids and data-*
+// attributes, and the bottom of this file wires whatever the page holds.
 "use strict";
 const xrf = (() => {
-  const POLL_MS = 1000;
+  const POLL_MS = 1000, MAX_POLL_MS = 10000;
+  const $ = (id) => document.getElementById(id);
   const csrf = () => document.querySelector("[name=csrfmiddlewaretoken]")?.value || "";
   // Text into HTML (innerHTML templates): every value from the server goes through it.
   const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   // Text into Plotly (titles, ticks, legend and hover): Plotly reads a little HTML there (links,
   // styles), so names from uploads and model bundles go in escaped. The one helper for plots.
   const plotText = (s) => String(s ?? "").replace(/[&<>]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;" })[c]);
+  // One date format on every page, the server's included: 2026-12-01 15:13 UTC.
+  const when = (iso) => (iso ? `${new Date(iso).toISOString().slice(0, 16).replace("T", " ")} UTC` : "");
+  const live = (status) => ["queued", "running"].includes(status);
 
   // Streams the file with XHR so the browser reports upload progress.
-  function uploadForm(id) {
-    const form = document.getElementById(id);
-    if (!form) return;
+  function uploadForm(form) {
     const bar = form.querySelector("progress"), status = form.querySelector("[role=status]");
+    const refuse = (text) => {
+      status.textContent = `Refused: ${text}`;
+      status.className = "flash error";
+      bar.hidden = true;
+      bar.value = 0;
+    };
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const file = form.querySelector("input[type=file]").files[0];
       if (!file) return;
-      if (file.size > Number(form.dataset.maxBytes)) {
-        status.textContent = `Refused: ${file.name} is larger than the upload limit.`;
-        return;
-      }
+      status.className = "";
+      if (file.size > Number(form.dataset.maxBytes)) { refuse(`${file.name} is larger than the upload limit.`); return; }
       const xhr = new XMLHttpRequest();
       xhr.open("POST", form.getAttribute("action"));
       xhr.setRequestHeader("X-CSRFToken", csrf());
@@ -38,125 +46,152 @@ const xrf = (() => {
           status.textContent = `Uploaded ${body.name}; reading it…`;
           location.reload();
         } else {
-          status.textContent = `Refused: ${body.error || xhr.statusText}`;
+          refuse(body.error || xhr.statusText);
         }
       };
-      xhr.onerror = () => { status.textContent = "The upload was interrupted (network or size limit)."; };
+      xhr.onerror = () => refuse("the upload was interrupted (network or size limit).");
       xhr.send(new FormData(form));
     });
   }
 
-  function poll(url, onData) {
+  // Fetch url now and again while onData(json) returns true. The wait grows (x1.5, up to 10 s)
+  // while nothing changes and is back to 1 s when something does. Errors are shown in `note`:
+  // a failed request is retried (more slowly), a failure of the page's own code stops.
+  function poll(url, onData, note) {
+    let wait = POLL_MS, last = null;
+    const show = (text) => { if (note) { note.textContent = text; note.hidden = !text; } };
     const tick = async () => {
+      let text;
       try {
         const response = await fetch(url, { headers: { Accept: "application/json" } });
-        if (response.ok && onData(await response.json()) === false) return;
-      } catch (e) { /* offline for a moment: try again */ }
-      setTimeout(tick, POLL_MS);
+        if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+        text = await response.text();
+      } catch (e) {
+        show(`Could not refresh (${e.message}); trying again.`);
+        wait = Math.min(MAX_POLL_MS, wait * 2);
+        setTimeout(tick, wait);
+        return;
+      }
+      show("");
+      wait = text === last ? Math.min(MAX_POLL_MS, wait * 1.5) : POLL_MS;
+      const changed = text !== last;
+      last = text;
+      let again;
+      try { again = changed ? onData(JSON.parse(text)) : true; } catch (e) {
+        show(`This page could not show the update: ${e.message}. Reload to try again.`);
+        return;
+      }
+      if (again) setTimeout(tick, wait);
     };
     tick();
   }
 
   // Reload the project page when a dataset changes state (parsed or rejected).
-  function pollDatasets(id) {
-    const table = document.getElementById(id);
-    if (!table) return;
+  function pollDatasets(table) {
     const shown = {};
-    table.querySelectorAll("tr[data-id]").forEach((tr) => {
-      shown[tr.dataset.id] = tr.querySelector(".status").classList[1];
-    });
+    table.querySelectorAll("tr[data-id]").forEach((tr) => { shown[tr.dataset.id] = tr.dataset.status; });
     poll(table.dataset.url, (data) => {
-      const changed = data.datasets.some((d) => shown[d.id] !== d.status);
-      if (changed) { location.reload(); return false; }
+      if (data.datasets.some((d) => shown[d.id] !== d.status)) { location.reload(); return false; }
       return data.datasets.some((d) => d.status === "uploaded" || d.status === "parsing");
-    });
+    }, $("poll-error"));
   }
 
-  function downloads(job, urlFor) {
-    return (job.results || []).map((f) => `<a href="${esc(urlFor(job.id, f))}">${esc(f.toUpperCase())}</a>`).join(" ");
+  function downloads(job) {
+    return (job.results || []).map((f) => `<a href="/jobs/${job.id}/result.${f}">${f.toUpperCase()}</a>`).join(" ");
   }
 
-  function liveJobs(id) {
-    const table = document.getElementById(id);
-    const resultUrl = (jobId, fmt) => `/jobs/${jobId}/result.${fmt}`;
-    poll(table.dataset.url, (data) => {
+  // The jobs list: live while a job is queued or running, still once none is.
+  function liveJobs(table) {
+    const link = (url, name) => (name ? (url ? `<a href="${url}">${esc(name)}</a>` : esc(name)) : "");
+    const draw = (data) => {
       table.querySelector("tbody").innerHTML = data.jobs.map((j) => `
         <tr data-id="${esc(j.id)}">
           <td><a href="/jobs/${esc(j.id)}/">#${esc(j.id)}</a></td><td>${esc(j.kind)}</td>
+          <td>${link(j.dataset && `/datasets/${j.dataset}/`, j.dataset_name)}</td>
+          <td class="nowrap">${link(j.model && `/models/${j.model}/`, j.model_name)}${j.model_status === "retired" ? " <span class=\"status retired\">(retired)</span>" : ""}</td>
+          <td>${link(j.project && `/projects/${j.project}/`, j.project_name)}</td>
           <td class="status ${esc(j.status)}">${esc(j.status)}</td>
-          <td><progress max="1" value="${esc(j.progress)}"></progress> ${Math.round(100 * j.progress)} %</td>
-          <td>${esc(j.queue_position)}</td><td>${esc(j.worker)}</td>
-          <td>${j.started ? new Date(j.started).toLocaleString() : ""}</td>
+          <td><progress max="1" value="${j.progress}"></progress> ${Math.round(100 * j.progress)} %</td>
+          <td>${j.queue_position ?? ""}</td><td>${esc(j.worker)}</td>
+          <td class="nowrap">${when(j.started)}</td>
           <td>${j.duration_s != null ? Math.round(j.duration_s) + " s" : ""}</td>
-          <td>${esc(j.error || j.message)}</td><td>${downloads(j, resultUrl)}</td>
-          <td>${["queued", "running"].includes(j.status) && !j.cancel_requested
-            ? `<button data-cancel="${esc(j.id)}">Cancel</button>` : ""}</td>
-        </tr>`).join("") || `<tr><td colspan="11">No jobs yet.</td></tr>`;
-    });
+          <td>${esc(j.error || j.message)}</td><td>${downloads(j)}</td>
+          <td>${live(j.status) && !j.cancel_requested ? `<button data-cancel="${esc(j.id)}">Cancel</button>` : ""}</td>
+        </tr>`).join("") || `<tr><td colspan="14">No jobs yet.</td></tr>`;
+      return data.jobs.some((j) => live(j.status));
+    };
+    poll(table.dataset.url, draw, $("poll-error"));
     table.addEventListener("click", async (event) => {
       const id = event.target.dataset.cancel;
       if (!id) return;
       event.target.disabled = true;
       await fetch(`/jobs/${id}/cancel/`, { method: "POST", headers: { "X-CSRFToken": csrf(), Accept: "application/json" } });
+      liveJobs(table);  // the list moves again (it may have stopped polling)
     });
   }
 
   function showJob(job) {
-    document.getElementById("status").textContent = job.status;
-    document.getElementById("progress").value = job.progress;
-    document.getElementById("message").textContent = job.error || job.message;
-  }
-
-  function liveJob(statusUrl, resultUrl) {
-    poll(statusUrl, (job) => {
-      showJob(job);
-      document.getElementById("downloads").innerHTML = downloads(job, (id, f) => resultUrl.replace("FMT", f));
-      return ["queued", "running"].includes(job.status);
-    });
+    $("status").textContent = job.status;
+    $("status").className = `status ${job.status}`;
+    $("progress").value = job.progress;
+    $("message").textContent = job.error || job.message;
   }
 
   // Curves: {label: [{step, loss, val_psnr}, ...]} -> loss and validation PSNR against step.
-  function plotCurves(id, curves) {
+  function plotCurves(div, curves) {
     const traces = [];
+    let last = 1;
     for (const [label, points] of Object.entries(curves)) {
       const steps = points.map((p) => p.step);
+      last = Math.max(last, ...steps);
       traces.push({ x: steps, y: points.map((p) => p.loss), name: plotText(`${label} loss`), mode: "lines" });
       const val = points.filter((p) => p.val_psnr != null);
       traces.push({ x: val.map((p) => p.step), y: val.map((p) => p.val_psnr), name: plotText(`${label} validation PSNR (dB)`),
                     mode: "lines+markers", yaxis: "y2" });
     }
-    Plotly.react(id, traces, {
-      xaxis: { title: { text: "step" } }, yaxis: { title: { text: "loss" }, type: "log" },
-      yaxis2: { title: { text: "PSNR (dB)" }, overlaying: "y", side: "right" },
-      margin: { t: 20 }, legend: { orientation: "h" },
-    }, { responsive: true });
+    Plotly.react(div, traces, {
+      xaxis: { title: { text: "step" }, ...stepTicks(last) }, yaxis: { title: { text: "loss" }, type: "log" },
+      yaxis2: { title: { text: "PSNR (dB)" }, overlaying: "y", side: "right", automargin: true, nticks: 6 },
+      margin: { t: 40, r: 60 }, legend: LEGEND_ABOVE,
+    }, { responsive: true, displaylogo: false });
   }
+  // Steps are whole numbers: ticks every 1, 2, 5 x 10^k, never at 0.5.
+  function stepTicks(last) {
+    const span = Math.max(1, last), k = Math.floor(Math.log10(span / 5));
+    let dtick = 10 ** Math.max(0, k);
+    for (const m of [1, 2, 5, 10]) if (m * 10 ** Math.max(0, k) >= span / 8) { dtick = m * 10 ** Math.max(0, k); break; }
+    return { tick0: 0, dtick: Math.max(1, dtick), tickformat: "d" };
+  }
+  // Above the plot, clear of the axis titles below it.
+  const LEGEND_ABOVE = { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" };
 
-  function liveTraining(statusUrl, plotId) {
-    poll(statusUrl, (job) => {
+  // A training job's page: status and curves while it runs; the new model's link once it has.
+  function liveTraining(box) {
+    poll(box.dataset.url, (job) => {
       showJob(job);
-      plotCurves(plotId, { [job.params.name || `job ${job.id}`]: job.curves || [] });
-      return ["queued", "running"].includes(job.status);
-    });
+      plotCurves($("curves"), { [box.dataset.name || `job ${job.id}`]: job.curves || [] });
+      if (!live(job.status)) {
+        $("cancel")?.remove();
+        if (job.status === "succeeded" && job.model) {
+          $("new-model").innerHTML = `The new model: <a href="/models/${job.model}/">${esc(job.model_name || `model ${job.model}`)}</a> (a draft until staff approve it).`;
+          $("new-model").hidden = false;
+        }
+      }
+      return live(job.status);
+    }, $("poll-error"));
   }
 
-  return { esc, plotText, uploadForm, pollDatasets, liveJobs, liveJob, liveTraining, plotCurves };
-})();
+  // <form data-confirm="question"> (or a button with it) asks before it is sent.
+  document.addEventListener("submit", (event) => {
+    const button = event.submitter, question = (button && button.dataset.confirm) || event.target.dataset.confirm;
+    if (question && !confirm(question)) event.preventDefault();
+  });
+  document.querySelectorAll("form[data-no-submit]").forEach((f) => f.addEventListener("submit", (e) => e.preventDefault()));
+  if ($("upload")) uploadForm($("upload"));
+  if ($("datasets")) pollDatasets($("datasets"));
+  if ($("jobs")) liveJobs($("jobs"));
+  if ($("training")) liveTraining($("training"));
+  if ($("curves-data")) plotCurves($("curves"), JSON.parse($("curves-data").textContent));
 
-// Each page starts here, from data attributes on <body> (data-page and its URLs): the
-// Content-Security-Policy runs no inline script and no inline handler.
-document.addEventListener("DOMContentLoaded", () => {
-  document.querySelectorAll("form.controls").forEach((f) => f.addEventListener("submit", (e) => e.preventDefault()));
-  const d = { ...document.body.dataset };
-  const start = {
-    jobs: () => xrf.liveJobs("jobs"),
-    project: () => { xrf.uploadForm("upload"); xrf.pollDatasets("datasets"); },
-    "model-curves": () => xrf.plotCurves("curves", JSON.parse(document.getElementById("curves-data").textContent)),
-    training: () => xrf.liveTraining(d.status, "curves"),
-    dataset: () => xrfReview.datasetPage(d),
-    job: () => xrfReview.jobPage(d),
-    model: () => xrfReview.modelPage(d),
-    compare: () => xrfReview.comparePage(d),
-  }[d.page];
-  if (start) start();
-});
+  return { poll, plotCurves, stepTicks, when, LEGEND_ABOVE };
+})();

@@ -3,6 +3,7 @@ Celery worker process: sign in, upload the HXN TIFF set, look at the maps, enhan
 approved model, watch the progress bar move, review before/after, draw a line profile, zoom,
 download. Screenshots go to test-artifacts/ (git-ignored)."""
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -123,10 +124,9 @@ def test_upload_enhance_and_review_a_tiff_set(page, live_server, celery_worker_p
         page.wait_for_selector("#physics-probe:has-text('80 nm')")
         page.check(f"input[name=model][value='{model.id}']")  # not a shipped model: tiny, fast
         page.click("button:has-text('Start enhancement')")
-        page.wait_for_url(f"{base}/jobs/")
+        page.wait_for_url(re.compile(r".*/jobs/\d+/$"))  # the job's own page, not the list
         job = Job.objects.latest("id")
-        assert job.model_id == model.id
-        page.goto(f"{base}/jobs/{job.id}/")
+        assert job.model_id == model.id and page.url == f"{base}/jobs/{job.id}/"
         page.wait_for_function("document.getElementById('status').textContent === 'queued'")
         page.evaluate("window.sameDocument = true")  # gone if the page reloads
         assert page.eval_on_selector("#progress", "p => p.value") == 0

@@ -75,7 +75,8 @@ def test_fitting_models_come_first_and_others_say_why(project, alice):
     assert "Not started" in response.content.decode() and not Job.objects.exists()
     response = web_client(alice).post(page, {"model": fits.id})
     job = Job.objects.get()
-    assert response.url == "/jobs/" and job.status == "queued" and job.model == fits
+    # The user lands on the job's own page, not the list of all jobs.
+    assert response.url == f"/jobs/{job.id}/" and job.status == "queued" and job.model == fits
     assert job.params["scan_step_nm"] == [50.0, 50.0] and job.params["probe_fwhm_nm"] == [82.0, 82.0]
     assert job.params["scale"] == 2 and not job.params["probe_assumed"]
 

@@ -59,7 +59,13 @@ def get_job_for_user(user, job_id) -> Job:
 
 
 def get_model_for_user(user, model_id) -> EnhancementModel:
-    return _get(models_for_user(user), model_id)
+    """A model a user may run, or one that made a job they can see: a retired model stays
+    readable for the provenance of those results (its page says it is retired)."""
+    if user.is_staff:
+        return _get(EnhancementModel.objects.all(), model_id)
+    used = jobs_for_user(user).values("model_id")
+    return _get(EnhancementModel.objects.filter(
+        Q(status=EnhancementModel.Status.APPROVED) | Q(id__in=used)), model_id)
 
 
 def require_staff(user) -> None:

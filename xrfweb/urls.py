@@ -1,10 +1,14 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from xrfweb import health
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    # Pages that are not ours (admin, API docs) name no icon: browsers then ask for this one.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("accounts/", include("xrfweb.accounts.urls")),
     path("api/", include("xrfweb.api.urls")),

@@ -14,7 +14,7 @@ from xrfweb.api import serializers as s
 from xrfweb.jobs import results, services
 from xrfweb.jobs.runner import reap_stale_jobs
 from xrfweb.projects.models import Project
-from xrfweb.projects.services import keep_upload, set_physics
+from xrfweb.projects.services import Busy, delete_dataset, keep_upload, set_physics
 from xrfweb.projects.uploads import takes_large_uploads
 from xrfweb.registry import services as registry
 
@@ -75,12 +75,20 @@ def project_datasets(request, project_id: int):
 @extend_schema(methods=["GET"], responses=s.DatasetSerializer)
 @extend_schema(methods=["PATCH"], request=s.DatasetPhysicsSerializer,
                responses={200: s.DatasetSerializer, 400: OpenApiTypes.OBJECT})
-@api_view(["GET", "PATCH"])
+@extend_schema(methods=["DELETE"], responses={204: None, 409: OpenApiTypes.OBJECT})
+@api_view(["GET", "PATCH", "DELETE"])
 @parser_classes([JSONParser, FormParser, MultiPartParser])
 def dataset_detail(request, dataset_id: int):
     """PATCH states the map's step (pixel_nm) and/or probe (probe_fwhm_nm): anyone who sees the
-    project may (a stranger gets 404, as for GET); an empty value clears a stated one."""
+    project may (a stranger gets 404, as for GET); an empty value clears a stated one. DELETE
+    removes the upload, its jobs and their results (409 while a job on it runs)."""
     dataset = access.get_dataset_for_user(request.user, dataset_id)
+    if request.method == "DELETE":
+        try:
+            delete_dataset(dataset)
+        except Busy as e:
+            return Response({"error": str(e)}, status=status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)
     if request.method == "PATCH":
         set_physics(dataset, **{k: request.data.get(k) for k in request.data})
     return Response(s.DatasetSerializer(dataset).data)

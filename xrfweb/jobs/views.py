@@ -23,6 +23,9 @@ def job_summary(job: Job) -> dict:
         "worker": job.worker, "created": job.created, "started": job.started,
         "finished": job.finished, "duration_s": job.duration_s(),
         "dataset": job.dataset_id, "model": job.model_id, "project": job.project_id,
+        "dataset_name": str(job.dataset or ""), "model_name": str(job.model or ""),
+        "model_status": job.model.status if job.model else "",
+        "project_name": str(job.project or ""),
         "cancel_requested": job.cancel_requested,
         "results": sorted(results.available(job)),
     }
@@ -31,14 +34,15 @@ def job_summary(job: Job) -> dict:
 @login_required
 def job_list(request):
     reap_stale_jobs()
-    jobs = access.jobs_for_user(request.user).select_related("dataset", "model", "created_by")
+    jobs = access.jobs_for_user(request.user).select_related("dataset", "model", "project",
+                                                             "created_by")
     return render(request, "jobs/list.html", {"jobs": jobs[:200], "formats": results.FORMATS})
 
 
 @login_required
 def job_list_json(request):
     reap_stale_jobs()
-    jobs = access.jobs_for_user(request.user).select_related("dataset", "model")[:200]
+    jobs = access.jobs_for_user(request.user).select_related("dataset", "model", "project")[:200]
     return JsonResponse({"jobs": [job_summary(j) for j in jobs]})
 
 
@@ -111,7 +115,7 @@ def dataset_enhance(request, dataset_id: int):
             messages.error(request, f"Not started: {e}")
         else:
             messages.success(request, f"Job {job.id} queued.")
-            return redirect("job-list")
+            return redirect("job-detail", job.id)
     candidates = rank_models(dataset, access.models_for_user(request.user).filter(status="approved"))
     physics = dataset.physics
     return render(request, "jobs/enhance.html", {

@@ -24,6 +24,11 @@ class Project(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def element_maps(self) -> int:
+        """How many element maps its uploads hold (one upload often holds several)."""
+        return sum(len(d.elements or []) for d in self.datasets.all())
+
 
 class Dataset(models.Model):
     """An uploaded map file. The row says whether it was understood (ready) or why not (rejected)."""

@@ -97,3 +97,36 @@ def keep_upload(user, project: Project, uploaded, pixel_nm=None, probe_fwhm_nm=N
         path.unlink(missing_ok=True)  # nothing half-kept
         raise
     return dataset
+
+
+class Busy(UserError):
+    """The dataset is in use by a job that is still queued or running."""
+
+
+def delete_dataset(dataset: Dataset) -> None:
+    """Forget an upload: its row, its jobs, and their files (the upload, the results, the review
+    copies). Refused while a job on it is queued or running: its worker still reads the files.
+    The files go once the rows are gone, so a failure leaves nothing pointing at missing files."""
+    import shutil
+
+    from xrfweb.jobs.models import Job
+    from xrfweb.review.data import dataset_folder, job_folder
+
+    jobs = list(dataset.jobs.all())
+    busy = [j.id for j in jobs if j.status in (Job.Status.QUEUED, Job.Status.RUNNING)]
+    if busy:
+        raise Busy(f"job {busy[0]} is still queued or running on {dataset}; cancel it first")
+    paths = [dataset.path, dataset_folder(dataset)]
+    for job in jobs:
+        paths += [job.result_dir, job_folder(job)]
+
+    def remove_files():
+        for path in paths:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+    with transaction.atomic():
+        dataset.delete()  # its jobs go with it (on_delete=CASCADE)
+        transaction.on_commit(remove_files)

@@ -11,4 +11,5 @@ urlpatterns = [
          name="project-collaborators"),
     path("projects/<int:project_id>/upload/", views.project_upload, name="project-upload"),
     path("datasets/<int:dataset_id>/file", views.dataset_file, name="dataset-file"),
+    path("datasets/<int:dataset_id>/delete/", views.dataset_delete, name="dataset-delete"),
 ]

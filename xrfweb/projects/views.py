@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from enhancer import UserError
 from xrfweb import access
 from xrfweb.projects.models import Project
-from xrfweb.projects.services import keep_upload
+from xrfweb.projects.services import delete_dataset, keep_upload
 from xrfweb.projects.uploads import max_upload_bytes, takes_large_uploads
 
 
@@ -107,3 +107,18 @@ def dataset_file(request, dataset_id: int):
     dataset = access.get_dataset_for_user(request.user, dataset_id)
     return FileResponse(open(dataset.path, "rb"), as_attachment=True,
                         filename=dataset.original_name, content_type="application/octet-stream")
+
+
+@login_required
+@require_POST
+def dataset_delete(request, dataset_id: int):
+    """Delete an upload with its jobs and their results (the page asks first)."""
+    dataset = access.get_dataset_for_user(request.user, dataset_id)
+    project = dataset.project
+    try:
+        delete_dataset(dataset)
+    except UserError as e:
+        messages.error(request, f"Not deleted: {e}")
+    else:
+        messages.success(request, f"Deleted {dataset.original_name} and its jobs' results.")
+    return redirect("project", project.id)

@@ -14,8 +14,11 @@ from xrfweb.projects.models import Dataset, Project
 from xrfweb.projects.tasks import parse_dataset
 
 DEMO_DIR = Path(settings.BASE_DIR) / "demo" / "hxn-fe-aggregate"
-PROJECT_NAME = "Demo: HXN Fe aggregate"
-DEMO_NAME = "hxn-fe-aggregate.zip"
+# Named after what it holds: four element maps of a nanoparticle aggregate (no Fe map among them).
+PROJECT_NAME = "Demo: HXN aggregate (Cr, P, S, Si maps)"
+OLD_NAMES = ["Demo: HXN Fe aggregate"]  # renamed in place on an existing install
+DEMO_NAME = "hxn-aggregate-Cr-P-S-Si.zip"
+OLD_DEMO_NAMES = ["hxn-fe-aggregate.zip"]
 # The maps' physics as demo/hxn-fe-aggregate/README.md states it: an about 40 x 40 nm beam; the
 # step is not recorded in the files ("treat the pixel as about 40-50 nm and let the user state
 # it"), so the demo states 50 nm, shown as stated on the dataset and enhance pages, where the
@@ -30,6 +33,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         users = {name: self.account(name, staff) for name, staff in (("demo", False),
                                                                       ("staff", True))}
+        Project.objects.filter(name__in=OLD_NAMES, owner=users["demo"]).update(name=PROJECT_NAME)
         project, created = Project.objects.get_or_create(name=PROJECT_NAME,
                                                          owner=users["demo"])
         if created or not project.datasets.exists():
@@ -38,7 +42,7 @@ class Command(BaseCommand):
             dataset.refresh_from_db()
             self.stdout.write(f"Demo project '{project}': {dataset.original_name} is "
                               f"{dataset.status} {dataset.error}")
-        for dataset in project.datasets.filter(original_name=DEMO_NAME):
+        for dataset in project.datasets.filter(original_name__in=[DEMO_NAME, *OLD_DEMO_NAMES]):
             self.state_physics(dataset)
 
     def state_physics(self, dataset: Dataset) -> None:
