@@ -55,17 +55,18 @@ const xrf = (() => {
   }
 
   // Fetch url now and again while onData(json) returns true. The wait grows (x1.5, up to 10 s)
-  // while nothing changes and is back to 1 s when something does. Errors are shown in `note`:
-  // a failed request is retried (more slowly), a failure of the page's own code stops.
-  function poll(url, onData, note) {
+  // while nothing changes (as key(json) sees it: a running job's duration always does) and is
+  // back to 1 s when something does. Errors show in `note`: a failed request is retried, more
+  // slowly; a failure of the page's own code stops the polling.
+  function poll(url, onData, note, key = (data) => JSON.stringify(data)) {
     let wait = POLL_MS, last = null;
     const show = (text) => { if (note) { note.textContent = text; note.hidden = !text; } };
     const tick = async () => {
-      let text;
+      let data;
       try {
         const response = await fetch(url, { headers: { Accept: "application/json" } });
         if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
-        text = await response.text();
+        data = await response.json();
       } catch (e) {
         show(`Could not refresh (${e.message}); trying again.`);
         wait = Math.min(MAX_POLL_MS, wait * 2);
@@ -73,11 +74,11 @@ const xrf = (() => {
         return;
       }
       show("");
-      wait = text === last ? Math.min(MAX_POLL_MS, wait * 1.5) : POLL_MS;
-      const changed = text !== last;
-      last = text;
+      const now = key(data);
+      wait = now === last ? Math.min(MAX_POLL_MS, wait * 1.5) : POLL_MS;
+      last = now;
       let again;
-      try { again = changed ? onData(JSON.parse(text)) : true; } catch (e) {
+      try { again = onData(data); } catch (e) {
         show(`This page could not show the update: ${e.message}. Reload to try again.`);
         return;
       }
@@ -85,6 +86,8 @@ const xrf = (() => {
     };
     tick();
   }
+  // What counts as a change in a job: not its duration, which grows every second.
+  const jobKey = (j) => [j.id, j.status, j.progress, j.message, j.error, j.queue_position, (j.curves || []).length].join("|");
 
   // Reload the project page when a dataset changes state (parsed or rejected).
   function pollDatasets(table) {
@@ -120,7 +123,7 @@ const xrf = (() => {
         </tr>`).join("") || `<tr><td colspan="14">No jobs yet.</td></tr>`;
       return data.jobs.some((j) => live(j.status));
     };
-    poll(table.dataset.url, draw, $("poll-error"));
+    poll(table.dataset.url, draw, $("poll-error"), (data) => data.jobs.map(jobKey).join());
     table.addEventListener("click", async (event) => {
       const id = event.target.dataset.cancel;
       if (!id) return;
@@ -178,7 +181,7 @@ const xrf = (() => {
         }
       }
       return live(job.status);
-    }, $("poll-error"));
+    }, $("poll-error"), jobKey);
   }
 
   // <form data-confirm="question"> (or a button with it) asks before it is sent.
@@ -193,5 +196,5 @@ const xrf = (() => {
   if ($("training")) liveTraining($("training"));
   if ($("curves-data")) plotCurves($("curves"), JSON.parse($("curves-data").textContent));
 
-  return { poll, plotCurves, stepTicks, when, LEGEND_ABOVE };
+  return { poll, jobKey, plotCurves, stepTicks, when, LEGEND_ABOVE };
 })();

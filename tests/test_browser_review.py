@@ -158,7 +158,7 @@ def test_upload_enhance_and_review_a_tiff_set(page, live_server, celery_worker_p
     assert rows[1:] == HXN_ELEMENTS
 
     # A line profile: draw on the enhanced map, both profiles appear.
-    page.click("#draw-line")
+    page.check("input[name=tool][value=line]")
     drag(page, "#after", (0.2, 0.3), (0.8, 0.6))
     page.wait_for_function("document.querySelector('#profile').data?.length === 2",
                            timeout=30 * SECONDS)
@@ -176,7 +176,7 @@ def test_upload_enhance_and_review_a_tiff_set(page, live_server, celery_worker_p
     page.screenshot(path=str(ARTIFACTS / "job-page.png"), full_page=True)
 
     # Zoom on the enhanced map: the window comes at full resolution and "before" follows.
-    page.click("#draw-line")
+    page.check("input[name=tool][value=zoom]")
     drag(page, "#after", (0.3, 0.3), (0.5, 0.5))
     page.wait_for_function("""() => {
         const a = document.querySelector('#after'), b = document.querySelector('#before');

@@ -78,3 +78,14 @@ def test_the_demo_is_named_after_what_it_holds_and_its_counts_agree(django_user_
     assert all(el.split("_")[0] in project.name for el in dataset.elements)
     html = web_client(django_user_model.objects.get(username="demo")).get("/").content.decode()
     assert "<td>1</td><td>4</td>" in html  # one upload, four element maps, as the README says
+
+
+def test_a_result_asked_for_without_a_format_comes_in_the_jobs_own(project, alice, tiny_model):
+    tiff_job = make_finished_job(make_dataset(project, alice), tiny_model, alice,
+                                 formats=("tiff", "png"))
+    response = api_client(alice).get(f"/api/v1/jobs/{tiff_job.id}/result/")
+    assert response.status_code == 200 and response["Content-Disposition"].endswith('-tiff.zip"')
+    h5_job = make_finished_job(make_dataset(project, alice), tiny_model, alice,
+                               formats=("h5", "tiff", "png"))
+    response = api_client(alice).get(f"/api/v1/jobs/{h5_job.id}/result/")
+    assert response.status_code == 200 and response["Content-Disposition"].endswith('.h5"')

@@ -50,12 +50,34 @@ const xrfMaps = (() => {
 
   // Settings shared by every map on a page; controls change them and redraw.
   class Settings {
-    constructor() { this.log = false; this.colours = "Viridis"; this.units = "um"; this.views = []; }
+    constructor() {
+      this.log = false; this.colours = "Viridis"; this.units = "um"; this.views = [];
+      // Colour limits: the whole range, percentiles of each map, or numbers typed in.
+      this.limits = "auto"; this.pLow = 1; this.pHigh = 99; this.vmin = ""; this.vmax = "";
+      this.independent = false;  // before and after each on their own range
+    }
     set(key, value) { this[key] = value; this.views.forEach((v) => v.draw()); }
   }
 
+  // The values at percentiles lo and hi (0-100) of a payload's finite values, kept on it.
+  function percentiles(spec, lo, hi) {
+    const key = `${lo},${hi}`;
+    spec.pct = spec.pct || {};
+    if (spec.pct[key]) return spec.pct[key];
+    const rows = decode(spec.z), values = [];
+    for (const row of rows) for (const v of row) if (Number.isFinite(v)) values.push(v);
+    if (!values.length) return spec.range;
+    const sorted = Float64Array.from(values).sort();
+    const at = (p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.round((p / 100) * (sorted.length - 1))))];
+    Object.defineProperty(spec, "pct", { value: spec.pct, enumerable: false, writable: true });
+    spec.pct[key] = [at(Math.min(lo, hi)), at(Math.max(lo, hi))];
+    return spec.pct[key];
+  }
+
   // One heatmap. opts: {title, units (of the values), settings, region: (box) -> url or null,
-  // diverging (difference map: zero in the middle), sync: [MapView] sharing the zoom}.
+  // diverging (difference map: zero in the middle), fixed (its own colour range, whatever the
+  // limits say: chi²), group: [MapView] sharing one colour range unless settings.independent,
+  // sync: [MapView] sharing the zoom, onLine / onBox: a line or rectangle drawn}.
   class MapView {
     constructor(div, opts) {
       this.div = typeof div === "string" ? document.getElementById(div) : div;
@@ -77,8 +99,36 @@ const xrfMaps = (() => {
     setData(payload, range) {
       this.overview = payload;
       this.shown = payload;
+      this.alt = null;
       this.range = range || payload.range;
       this.draw(true);
+    }
+
+    // Blink: show another map (same axes) in place of this one, or this one again (null).
+    showAlternate(payload, title) {
+      this.alt = payload ? { payload, title } : null;
+      this.draw();
+    }
+
+    // The colour limits of this map alone, as the settings ask.
+    ownRange() {
+      const s = this.settings;
+      if (this.opts.fixed || !this.overview) return this.range;
+      if (s.limits === "manual") {
+        const lo = parseFloat(s.vmin), hi = parseFloat(s.vmax);
+        if (Number.isFinite(lo) && Number.isFinite(hi) && hi > lo) return [lo, hi];
+      }
+      if (s.limits === "percentile") return percentiles(this.overview, Number(s.pLow), Number(s.pHigh));
+      return this.range;
+    }
+
+    // What the colours span: the group's union (a colour means one value in before and after)
+    // unless they are scaled apart.
+    colourRange() {
+      const group = (this.opts.group || []).filter((v) => v.overview);
+      if (!group.length || this.settings.independent || this.opts.fixed) return this.ownRange();
+      const ranges = group.map((v) => v.ownRange());
+      return [Math.min(...ranges.map((r) => r[0])), Math.max(...ranges.map((r) => r[1]))];
     }
 
     // px <-> the axis units now shown, from the overview's pixel centres (a straight line:
@@ -96,16 +146,17 @@ const xrfMaps = (() => {
     }
 
     trace() {
-      const s = this.settings, z = decode(this.shown.z), u = this.units();
+      const s = this.settings, shown = this.alt ? this.alt.payload : this.shown;
+      const z = decode(shown.z), u = this.units();
       const units = text(this.opts.units || "");
       const axisUnits = u === "um" ? "µm" : "px";
       const trace = {
-        type: "heatmap", x: decode(this.shown[`x_${u}`]), y: decode(this.shown[`y_${u}`]),
+        type: "heatmap", x: decode(shown[`x_${u}`]), y: decode(shown[`y_${u}`]),
         zsmooth: false, hoverongaps: false,
         colorbar: { title: { text: units, side: "top" }, thickness: 12, len: 0.9, exponentformat: "e" },
       };
       const hover = `x %{x:.4g} ${axisUnits}<br>y %{y:.4g} ${axisUnits}<br>`;
-      let [lo, hi] = this.range;
+      let [lo, hi] = this.colourRange();
       if (this.opts.diverging) {
         const m = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
         Object.assign(trace, { z, zmin: -m, zmax: m, colorscale: "RdBu",
@@ -153,11 +204,11 @@ const xrfMaps = (() => {
       const u = this.units() === "um" ? "µm" : "pixels";
       const layout = {
         // Left-aligned: the mode bar sits top right.
-        title: { text: text(this.opts.title), font: { size: 14 }, x: 0.01, xanchor: "left" },
+        title: { text: text(this.alt ? this.alt.title : this.opts.title), font: { size: 14 }, x: 0.01, xanchor: "left" },
         margin: { l: 55, r: 10, t: 30, b: 40 },
         xaxis: { title: { text: `x (${u})` }, constrain: "domain" },
         yaxis: { title: { text: `y (${u})` }, autorange: "reversed", scaleanchor: "x", constrain: "domain" },
-        dragmode: this.drawing ? "drawline" : "zoom",
+        dragmode: this.dragmode(),
         newshape: { line: { color: "#ff2d55", width: 3 } },
         uirevision: this.settings.units,  // zoom survives redraws, not a change of units
       };
@@ -178,7 +229,7 @@ const xrfMaps = (() => {
       }
       this.lastUnits = this.units();
       const config = { responsive: true, displaylogo: false, scrollZoom: false,
-        modeBarButtonsToAdd: ["drawline", "eraseshape"],
+        modeBarButtonsToAdd: ["drawline", "drawrect", "eraseshape"],
         toImageButtonOptions: { format: "png", filename: (this.opts.title || "map").replace(/\W+/g, "-") } };
       const first = !this.div.classList.contains("js-plotly-plot");
       Plotly.react(this.div, [this.trace()], this.layout(), config).then(() => {
@@ -240,29 +291,36 @@ const xrfMaps = (() => {
       }, 120);
     }
 
-    // Line drawn (Plotly's drawline): tell the page, in px of this map's grid.
+    // A line (Plotly's drawline) or rectangle (drawrect) drawn: tell the page, in px of this
+    // map's grid. One shape at a time: the older ones go, once Plotly is done.
     shapesChanged() {
-      const shapes = (this.div.layout.shapes || []).filter((s) => s.type === "line" && s.name !== "scale bar");
-      const line = shapes[shapes.length - 1];
-      this.shapes = line ? [line] : [];
-      if (shapes.length > 1) {  // one line at a time: drop the older ones, once Plotly is done
-        const keep = (this.div.layout.shapes || []).filter((s) => s.name === "scale bar" || s === line);
+      const shapes = (this.div.layout.shapes || []).filter((s) => ["line", "rect"].includes(s.type) && s.name !== "scale bar");
+      const shape = shapes[shapes.length - 1];
+      this.shapes = shape ? [shape] : [];
+      if (shapes.length > 1) {
+        const keep = (this.div.layout.shapes || []).filter((s) => s.name === "scale bar" || s === shape);
         setTimeout(() => Plotly.relayout(this.div, { shapes: keep }), 0);
       }
-      const key = line && [line.x0, line.y0, line.x1, line.y1].join();
-      if (!line || !this.opts.onLine || key === this.lineKey) return;  // that line has its profile
+      const key = shape && [shape.type, shape.x0, shape.y0, shape.x1, shape.y1].join();
+      const tell = shape && (shape.type === "rect" ? this.opts.onBox : this.opts.onLine);
+      if (!tell || key === this.lineKey) return;  // that shape has its answer
       this.lineKey = key;
-      this.opts.onLine({ x0: this.toPx(line.x0, "x"), y0: this.toPx(line.y0, "y"),
-        x1: this.toPx(line.x1, "x"), y1: this.toPx(line.y1, "y") }, line, this);
+      tell({ x0: this.toPx(shape.x0, "x"), y0: this.toPx(shape.y0, "y"),
+        x1: this.toPx(shape.x1, "x"), y1: this.toPx(shape.y1, "y") }, shape, this);
     }
 
-    setDrawing(on) {
-      this.drawing = on;
-      if (this.div.layout) Plotly.relayout(this.div, { dragmode: on ? "drawline" : "zoom" });
-    }
+    dragmode() { return { line: "drawline", box: "drawrect" }[this.tool] || "zoom"; }
 
-    showLine(line) {  // a line drawn elsewhere, shown here too (not editable)
-      this.shapes = [{ type: "line", x0: line.x0, y0: line.y0, x1: line.x1, y1: line.y1, xref: "x", yref: "y",
+    // zoom | line | box: what a drag on the map does.
+    setTool(tool) {
+      this.tool = tool;
+      if (this.div.layout) Plotly.relayout(this.div, { dragmode: this.dragmode() });
+    }
+    get drawing() { return this.tool === "line"; }
+    setDrawing(on) { this.setTool(on ? "line" : "zoom"); }
+
+    showLine(shape) {  // a shape drawn elsewhere, shown here too (not editable)
+      this.shapes = [{ type: shape.type || "line", x0: shape.x0, y0: shape.y0, x1: shape.x1, y1: shape.y1, xref: "x", yref: "y",
         line: { color: "#ff2d55", width: 3 }, editable: false }];
       this.draw();
     }
@@ -277,9 +335,14 @@ const xrfMaps = (() => {
       const read = () => (el.type === "checkbox" ? el.checked : el.value);
       const value = () => (el.dataset.setting === "log" ? read() === true || read() === "log" : read());
       settings[el.dataset.setting] = value();
-      el.addEventListener("change", () => settings.set(el.dataset.setting, value()));
+      el.addEventListener("change", () => { settings.set(el.dataset.setting, value()); showLimits(); });
     });
+    // The percentile or manual inputs show only with their choice of limits.
+    const showLimits = () => root.querySelectorAll("[data-limits]").forEach((el) => {
+      el.hidden = el.dataset.limits !== settings.limits;
+    });
+    showLimits();
   }
 
-  return { decode, getJSON, fmt, niceLength, Settings, MapView, bindControls, COLOUR_MAPS };
+  return { decode, getJSON, fmt, niceLength, percentiles, Settings, MapView, bindControls, COLOUR_MAPS };
 })();

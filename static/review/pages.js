@@ -20,11 +20,12 @@ const xrfReview = (() => {
     return div;
   }
 
-  // --- dataset: one tile per chosen element ---------------------------------------------------
+  // --- dataset: one tile per chosen element, zooming together; an RGB overlay of three ----------
   function datasetPage(urls) {
     const settings = new Settings();
     bindControls($("controls"), settings);
     const scaler = $("scaler");
+    let data = null;
     async function load() {
       const chosen = [...document.querySelectorAll("#elements input:checked")].map((i) => i.value);
       settings.views = [];
@@ -34,10 +35,12 @@ const xrfReview = (() => {
       const params = { scaler: scaler ? scaler.value : "" };
       const url = query(urls.maps, [["scaler", params.scaler], ...chosen.map((e) => ["elements", e])]);
       try {
-        const data = await getJSON(url);
+        data = await getJSON(url);
+        const sync = [];  // every tile zooms with the others
         for (const el of chosen) {
-          const view = new MapView(newTile($("grid")), { title: el, units: data.units, settings,
+          const view = new MapView(newTile($("grid")), { title: el, units: data.units, settings, sync,
             region: (box) => query(urls.region, { element: el, scaler: params.scaler, ...box }) });
+          sync.push(view);
           view.setData(data.maps[el]);
         }
         const [, h, w] = data.shape;
@@ -46,49 +49,80 @@ const xrfReview = (() => {
           (params.scaler ? ` · normalised by ${params.scaler}` : ""));
       } catch (err) { say("map-status", `The maps could not be shown: ${err.message}`); }
     }
+
+    // Three elements as red, green and blue, each stretched between its colour limits.
+    async function rgb() {
+      const chosen = [...document.querySelectorAll("[data-rgb]")].map((s) => s.value);
+      const sc = scaler ? scaler.value : "";
+      let got;
+      try {
+        got = await getJSON(query(urls.maps, [["scaler", sc], ...[...new Set(chosen)].map((e) => ["elements", e])]));
+      } catch (err) { say("rgb-status", `No overlay: ${err.message}`); return; }
+      const channels = chosen.map((el) => {
+        const spec = got.maps[el], rows = xrfMaps.decode(spec.z);
+        const [lo, hi] = settings.limits === "percentile" ? xrfMaps.percentiles(spec, Number(settings.pLow), Number(settings.pHigh))
+          : settings.limits === "manual" && Number.isFinite(parseFloat(settings.vmin)) ? [parseFloat(settings.vmin), parseFloat(settings.vmax)]
+            : xrfMaps.percentiles(spec, 1, 99);
+        return rows.map((row) => Array.from(row, (v) => (Number.isFinite(v) ? Math.round(255 * Math.min(1, Math.max(0, (v - lo) / ((hi - lo) || 1)))) : 0)));
+      });
+      const spec = got.maps[chosen[0]], um = settings.units === "um" && spec.x_um;
+      const x = xrfMaps.decode(spec[um ? "x_um" : "x_px"]), y = xrfMaps.decode(spec[um ? "y_um" : "y_px"]);
+      const z = channels[0].map((row, r) => row.map((v, c) => [v, channels[1][r][c], channels[2][r][c]]));
+      $("rgb").hidden = false;
+      const unit = um ? "µm" : "pixels";
+      await Plotly.react($("rgb"), [{ type: "image", z, x0: x[0], dx: x.length > 1 ? x[1] - x[0] : 1,
+        y0: y[0], dy: y.length > 1 ? y[1] - y[0] : 1, hovertemplate: "x %{x:.4g}<br>y %{y:.4g}<br>RGB %{z}<extra></extra>" }], {
+        title: { text: pt(`red ${chosen[0]} · green ${chosen[1]} · blue ${chosen[2]}`), font: { size: 14 }, x: 0.01, xanchor: "left" },
+        xaxis: { title: { text: `x (${unit})` }, constrain: "domain" }, yaxis: { title: { text: `y (${unit})` }, scaleanchor: "x", constrain: "domain" },
+        margin: { l: 55, r: 10, t: 30, b: 40 } }, PLOT);
+      say("rgb-status", `Each colour stretched between ${settings.limits === "auto" ? "its 1st and 99th percentiles" : "the colour limits above"}${sc ? `, normalised by ${sc}` : ""}.`);
+    }
     document.querySelectorAll("#elements input").forEach((i) => i.addEventListener("change", load));
     if (scaler) scaler.addEventListener("change", load);
+    if ($("rgb-show")) $("rgb-show").addEventListener("click", rgb);
     load();
   }
 
   // --- job: live progress, then the review ----------------------------------------------------
   function jobPage(urls) {
     const settings = new Settings();
-    let views = {}, element = null, summary = null;
+    let views = {}, element = null, summary = null, maps = null, profileData = null, roiData = null;
+    const scaler = () => ($("scaler") ? $("scaler").value : "");
+    const started = { review: false };
 
     function poll() {
-      const tick = async () => {
-        let job;
-        try { job = await getJSON(urls.status); } catch (e) { setTimeout(tick, POLL_MS); return; }
+      xrf.poll(urls.status, (job) => {
         $("status").textContent = job.status;
         $("status").className = `status ${job.status}`;
         $("progress").value = job.progress;
         say("percent", `${Math.round(100 * job.progress)} %` + (job.queue_position ? ` · ${job.queue_position} in the queue` : ""));
         say("message", job.error || job.message);
-        if (["queued", "running"].includes(job.status)) { setTimeout(tick, POLL_MS); return; }
+        if (["queued", "running"].includes(job.status)) return true;
         if ($("cancel")) $("cancel").remove();
-        if (job.status === "succeeded" && job.kind === "enhance" && !started) loadReview();
-      };
-      tick();
+        if (job.status === "succeeded" && job.kind === "enhance" && !started.review) loadReview();
+        return false;
+      }, $("poll-error"), xrf.jobKey);
     }
 
-    let started = false;
     async function loadReview() {
-      started = true;
+      started.review = true;
       $("review").hidden = false;
       say("map-status", "Preparing the review (the first view of a job reads its maps)…");
       const prefetch = window.xrfPrefetch || {};
       window.xrfPrefetch = null;  // a prefetched response is read once
       try { summary = await getJSON(prefetch.review || urls.review); } catch (err) { say("map-status", `No review: ${err.message}`); return; }
       bindControls($("review"), settings);
+      settings.set = (key, value) => { settings[key] = value; redraw(); };
       const pick = $("element");
       summary.elements.forEach((el) => pick.add(new Option(el, el)));
       pick.addEventListener("change", () => loadElement(pick.value));
-      $("draw-line").addEventListener("click", () => {
-        const on = !views.after.drawing;
-        Object.values(views).forEach((v) => v.setDrawing(on));
-        $("draw-line").textContent = on ? "Zoom instead" : "Draw a line profile";
-      });
+      if ($("scaler")) $("scaler").addEventListener("change", () => loadElement(element));
+      document.querySelectorAll("input[name=tool]").forEach((r) => r.addEventListener("change", () => {
+        Object.values(views).forEach((v) => v.setTool(r.value));
+      }));
+      $("blink").addEventListener("change", blink);
+      $("profile-csv").addEventListener("click", () => download(`${element}-profile.csv`, profileCsv()));
+      $("roi-csv").addEventListener("click", () => download("roi-totals.csv", roiCsv()));
       $("downloads").innerHTML = Object.entries(summary.downloads).map(([f, u]) =>
         `<a class="button" href="${esc(u.page)}" download>${esc(f.toUpperCase())}</a>`).join(" ") || "No result files.";
       trustSummary(summary.trust);
@@ -96,36 +130,43 @@ const xrfReview = (() => {
       numbers(summary);
     }
 
+    function redraw() {
+      Object.values(views).forEach((v) => v.draw());
+      histogram();
+    }
+
     async function loadElement(el, prefetched) {
       element = el;
       say("map-status", `Loading ${el}…`);
-      let maps;
-      try { maps = await getJSON(prefetched || query(urls.maps, { element: el })); } catch (err) { say("map-status", err.message); return; }
+      try {
+        maps = await getJSON(prefetched && !scaler() ? prefetched : query(urls.maps, { element: el, scaler: scaler() }));
+      } catch (err) { say("map-status", err.message); return; }
       if (el !== element) return;
-      const units = summary.units;
-      const region = (layer) => (box) => query(urls.region, { element: el, layer, ...box });
-      const sync = [];
+      const units = maps.units ?? summary.units;
+      const region = (layer) => (box) => query(urls.region, { element: el, layer, scaler: scaler(), ...box });
+      const sync = [], group = [];
+      const tool = document.querySelector("input[name=tool]:checked").value;
       const make = (id, title, layer, extra = {}) => {
-        const view = new MapView($(id), { title, units, settings, region: region(layer), sync, onLine: profile, ...extra });
+        const view = new MapView($(id), { title, units, settings, region: region(layer), sync, onLine: profile, onBox: roi, ...extra });
+        view.tool = tool;
         sync.push(view);
         return view;
       };
       settings.views = [];
       const s = summary.scale, nm = summary.fine_pixel_nm;
       views = {
-        before: make("before", `${el} before (input, ${summary.input_pixel_nm ? fmt(summary.input_pixel_nm) + " nm" : "scan"} step)`, "before"),
-        after: make("after", `${el} after (× ${s}${nm ? `, ${fmt(nm)} nm pixel` : ""})`, "after"),
+        before: make("before", `${el} before (input, ${summary.input_pixel_nm ? fmt(summary.input_pixel_nm) + " nm" : "scan"} step)`, "before", { group }),
+        after: make("after", `${el} after (× ${s}${nm ? `, ${fmt(nm)} nm pixel` : ""})`, "after", { group }),
         difference: make("difference", `${el} enhanced − input interpolated`, "difference", { diverging: true }),
       };
-      // Before and after share one colour range, so a colour means the same value in both.
-      const lo = Math.min(maps.before.range[0], maps.after.range[0]), hi = Math.max(maps.before.range[1], maps.after.range[1]);
-      views.before.setData(maps.before, [lo, hi]);
+      group.push(views.before, views.after);
+      views.before.setData(maps.before);
       await new Promise(requestAnimationFrame);  // let the first map show while the rest draw
-      views.after.setData(maps.after, [lo, hi]);
+      views.after.setData(maps.after);
       views.difference.setData(maps.difference);
       if (maps.chi2) {
         $("trust").innerHTML = "";
-        views.chi2 = make("trust", `${el} consistency χ² (input grid)`, "chi2", { units: "χ²" });
+        views.chi2 = make("trust", `${el} consistency χ² (input grid)`, "chi2", { units: "χ²", fixed: true });
         views.chi2.setData(maps.chi2, [0, Math.max(6, maps.chi2.range[1])]);
       }
       if (maps.uncertainty) {
@@ -134,49 +175,130 @@ const xrfReview = (() => {
         views.uncertainty = make("uncertainty", `${el} uncertainty (σ of the ensemble)`, "uncertainty");
         views.uncertainty.setData(maps.uncertainty);
       }
-      say("map-status", "");
+      histogram();
+      blink();
+      say("map-status", scaler() ? `Normalised by ${scaler()} (${units}).` : "");
+    }
+
+    // Before and after in turn on the enhanced map's place, twice a second, at the same zoom.
+    let blinkTimer = null;
+    function blink() {
+      clearInterval(blinkTimer);
+      if (!views.after) return;
+      views.after.showAlternate(null);
+      if (!$("blink").checked) return;
+      let before = false;
+      blinkTimer = setInterval(() => {
+        before = !before;
+        views.after.showAlternate(before ? maps.before : null, `${element} before (blink)`);
+      }, 600);
+    }
+
+    function histogram() {
+      if (!maps || !views.after) return;
+      const values = (payload) => {
+        const out = [];
+        for (const row of xrfMaps.decode(payload.z)) for (const v of row) if (Number.isFinite(v)) out.push(v);
+        return out;
+      };
+      const [lo, hi] = views.after.colourRange();
+      const limit = (x) => ({ type: "line", x0: x, x1: x, yref: "paper", y0: 0, y1: 1, line: { dash: "dot", color: "#111827" } });
+      Plotly.react($("histogram"), [
+        { type: "histogram", name: "before", x: values(maps.before), histnorm: "percent", opacity: 0.6, marker: { color: "#6b7280" } },
+        { type: "histogram", name: "after", x: values(maps.after), histnorm: "percent", opacity: 0.6, marker: { color: "#2563eb" } }],
+      { barmode: "overlay", title: { text: pt(`${element}: histogram of the values`) }, shapes: [limit(lo), limit(hi)],
+        xaxis: { title: { text: pt(maps.units || summary.units || "value") }, type: settings.log ? "log" : "linear" },
+        yaxis: { title: { text: "% of pixels" } }, margin: { t: 60, r: 10 }, legend: xrf.LEGEND_ABOVE }, PLOT);
     }
 
     async function profile(box, line, source) {
       Object.values(views).forEach((v) => { if (v !== source) v.showLine(line); });
       try {
-        const p = await getJSON(query(urls.profile, { element, ...box }));
+        const p = await getJSON(query(urls.profile, { element, scaler: scaler(), ...box }));
+        profileData = p;
         const um = p.after.distance.um != null;
         const axis = um ? "um" : "px";
         if ($("profile-placeholder")) $("profile-placeholder").remove();
         $("profile").hidden = false;  // shown before drawing: Plotly sizes it from its box
+        $("profile-csv").hidden = false;
         const trace = (side, name, style) => ({ x: p[side].distance[axis], y: p[side].values, name: pt(name), mode: "lines+markers", line: style });
         Plotly.react($("profile"), [trace("before", `before (input grid)`, { color: "#6b7280" }),
           trace("after", `after (enhanced)`, { color: "#dc2626" })], {
-          margin: { t: 30, r: 10 }, title: { text: pt(`${p.element} along the line`) },
+          margin: { t: 60, r: 10 }, title: { text: pt(`${p.element} along the line`) },
           xaxis: { title: { text: `distance (${um ? "µm" : "fine pixels"})` } },
-          yaxis: { title: { text: pt(p.units || "value") } }, legend: { orientation: "h" } }, PLOT);
+          yaxis: { title: { text: pt(p.units || "value") } }, legend: xrf.LEGEND_ABOVE }, PLOT);
       } catch (err) { say("map-status", `Profile: ${err.message}`); }
     }
 
+    function profileCsv() {
+      const p = profileData, lines = [`map,distance_px,distance_um,${p.element} (${p.units || "value"})`];
+      for (const side of ["before", "after"]) {
+        const d = p[side].distance;
+        p[side].values.forEach((v, k) => lines.push(`${side},${d.px[k]},${d.um ? d.um[k] : ""},${v}`));
+      }
+      return lines.join("\n") + "\n";
+    }
+
+    async function roi(box, shape, source) {
+      Object.values(views).forEach((v) => { if (v !== source) v.showLine(shape); });
+      try {
+        roiData = await getJSON(query(urls.roi, { scaler: scaler(), ...box }));
+      } catch (err) { say("map-status", `Rectangle: ${err.message}`); return; }
+      const r = roiData;
+      if ($("roi-placeholder")) $("roi-placeholder").remove();
+      $("roi").hidden = false;
+      $("roi-csv").hidden = false;
+      $("roi").innerHTML = `<caption>Input pixels: rows ${r.input_px.rows.join("–")}, columns ${r.input_px.cols.join("–")}
+        ${r.area_um2 ? ` · ${fmt(r.area_um2)} µm²` : ""}${r.scaler ? ` · normalised by ${esc(r.scaler)}` : ""}</caption>
+        <tr><th>Element</th><th>Total before (${esc(r.units || "map units")} × input pixels)</th><th>Total after</th>
+        <th>Change</th><th>Mean before</th><th>Mean after</th></tr>` + r.elements.map((e) =>
+        `<tr><td>${esc(e.element)}</td><td>${fmt(e.before_sum)}</td><td>${fmt(e.after_sum)}</td>
+        <td>${e.before_sum ? (100 * (e.after_sum / e.before_sum - 1)).toFixed(2) + " %" : "–"}</td>
+        <td>${fmt(e.before_mean)}</td><td>${fmt(e.after_mean)}</td></tr>`).join("");
+    }
+
+    function roiCsv() {
+      const r = roiData, quote = (s) => `"${String(s).replace(/"/g, '""')}"`;
+      const head = `# rows ${r.input_px.rows.join("-")}, columns ${r.input_px.cols.join("-")} of the input grid; units ${r.units || "map units"}`;
+      return [head, "element,total_before,total_after,mean_before,mean_after",
+        ...r.elements.map((e) => [quote(e.element), e.before_sum, e.after_sum, e.before_mean, e.after_mean].join(","))].join("\n") + "\n";
+    }
+
+    function download(name, text) {
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+      a.download = name;
+      document.body.appendChild(a);
+      a.click();
+      setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+    }
+
+    // Totals first. Single-image FRC goes in the table with its caveat, never as a headline:
+    // it flatters enhanced maps (it cannot see invented detail). A fine scan's check, when the
+    // job has one, is the number to trust.
     function numbers(s) {
+      const validated = s.validation && s.validation.resolution_nm != null;
       const rows = s.elements.map((el) => {
         const t = s.totals[el], r = s.resolution[el] || {}, c = ((s.trust.consistency || {}).elements || {})[el] || {};
-        const change = t.before ? 100 * (t.after / t.before - 1) : null;  // numbers: fmt() or toFixed() give text
+        const change = t.before ? 100 * (t.after / t.before - 1) : null;
         return `<tr><td>${esc(el)}</td><td>${fmt(t.before)}</td><td>${fmt(t.after)}</td><td>${change == null ? "–" : change.toFixed(2) + " %"}</td>
-          <td>${fmt(r.before_nm)}</td><td>${fmt(r.after_nm)}</td><td class="verdict ${esc(c.verdict)}">${esc(c.verdict || "–")}</td></tr>`;
+          <td class="verdict ${esc(c.verdict)}">${esc(c.verdict || "–")}</td>
+          <td class="muted">${fmt(r.before_nm)} / ${fmt(r.after_nm)}</td></tr>`;
       });
       $("numbers").innerHTML = `<tr><th>Element</th><th>Mean before (${esc(s.units || "map units")})</th><th>Mean after</th>
-        <th>Change</th><th>Resolution before (nm)</th><th>after (nm)</th><th>Consistency</th></tr>${rows.join("")}`;
+        <th>Change</th><th>Consistency</th><th class="muted" title="${esc(s.resolution_method)}">Single-image FRC, input / enhanced (nm)*</th></tr>${rows.join("")}`;
       const els = s.elements, ticks = els.map(pt);
       Plotly.react($("totals-bars"), [
         { type: "bar", name: "before", x: ticks, y: els.map((e) => s.totals[e].before), marker: { color: "#9ca3af" } },
         { type: "bar", name: "after", x: ticks, y: els.map((e) => s.totals[e].after), marker: { color: "#2563eb" } }],
-      { barmode: "group", title: { text: "Per-element totals (mean per pixel)" }, margin: { t: 30, r: 10 }, legend: { orientation: "h" } }, PLOT);
-      const withRes = els.filter((e) => s.resolution[e]);
-      Plotly.react($("resolution-bars"), [
-        { type: "bar", name: "before", x: withRes.map(pt), y: withRes.map((e) => s.resolution[e].before_nm), marker: { color: "#9ca3af" } },
-        { type: "bar", name: "after", x: withRes.map(pt), y: withRes.map((e) => s.resolution[e].after_nm), marker: { color: "#2563eb" } }],
-      { barmode: "group", title: { text: "Effective resolution, single-image FRC (nm, lower is finer)" },
-        margin: { t: 30, r: 10 }, legend: { orientation: "h" } }, PLOT);
-      say("resolution-method", withRes.length ? `Resolution: ${s.resolution_method}.` : "No pixel size: no resolution in nm.");
+      { barmode: "group", title: { text: "Per-element totals (mean per pixel)" }, margin: { t: 60, r: 10 }, legend: xrf.LEGEND_ABOVE }, PLOT);
+      say("resolution-method", (validated ? `A fine scan of this sample puts the enhanced map's resolution at ${fmt(s.validation.resolution_nm)} nm. ` : "") +
+        (Object.keys(s.resolution).length ? `* Single-image FRC is not a measure of the enhancement: ${s.resolution_method}.`
+          : "No pixel size: no resolution in nm."));
     }
 
+    // Fine-scan suggestions: boxes that cover most of the map suggest nothing, so they are left
+    // out (and the page says how many).
     function trustSummary(t) {
       if (!t.available) {
         $("trust-placeholder").querySelector("p").textContent = `Not available for this job: ${t.reason}.`;
@@ -184,20 +306,35 @@ const xrfReview = (() => {
         return;
       }
       const c = t.consistency;
-      const rois = (t.rois || []).slice(0, 10).map((r) => `<tr><td>${esc(r.rank)}</td><td>${fmt(r.x_um)}</td><td>${fmt(r.y_um)}</td>
-        <td>${fmt(r.width_um)} × ${fmt(r.height_um)}</td><td>${fmt(r.score)}</td><td>${esc(r.cluster)}</td></tr>`).join("");
+      const extent = (axis, n) => {
+        const a = summary.fine[`${axis}_um`];
+        if (a && a.length > 1) return Math.abs(a[a.length - 1] - a[0]) * a.length / (a.length - 1);
+        return summary.fine_pixel_nm ? n * summary.fine_pixel_nm / 1000 : n;
+      };
+      const mapArea = extent("x", summary.fine.shape[1]) * extent("y", summary.fine.shape[0]);
+      const all = t.rois || [], kept = all.filter((r) => r.width_um * r.height_um <= MOST_OF_THE_MAP * mapArea);
+      const dropped = all.length - kept.length;
+      const rois = kept.slice(0, 10).map((r, k) => `<tr><td>${k + 1}</td><td>${fmt(r.x_um)}, ${fmt(r.y_um)}</td>
+        <td>${fmt(r.width_um)} × ${fmt(r.height_um)}</td><td>${fmt(r.score)}</td><td>group ${esc(r.cluster + 1)}</td></tr>`).join("");
       const unc = t.uncertainty ? Object.entries(t.uncertainty).map(([el, u]) =>
         `${esc(el)}: mean σ ${fmt(u.mean_sigma)} (${fmt(100 * (u.relative_to_mean || 0))} % of the mean)`).join("; ")
         : "no uncertainty map (run with an ensemble > 1 to get one)";
+      const note = dropped ? `<p class="muted" id="rois-dropped">${dropped} suggestion${dropped > 1 ? "s" : ""} covering more than
+        ${100 * MOST_OF_THE_MAP} % of the map left out: a fine scan of most of the map is not a target.</p>` : "";
       $("trust-summary").innerHTML = `<p>Consistency verdict: <b class="verdict ${esc(c.verdict)}">${esc(c.verdict)}</b>
         (χ² threshold ${fmt(c.threshold)}, window ${esc(c.window_px)} px, gain from the ${esc(c.gain_source)}).</p>
         <p>Uncertainty: ${unc}.</p>
-        ${rois ? `<h3>Suggested fine scans</h3><table><tr><th>Rank</th><th>x (µm)</th><th>y (µm)</th><th>Size (µm)</th><th>Score</th><th>Kind</th></tr>${rois}</table>` : ""}`;
+        <h3>Suggested fine scans</h3>${rois ? `<table id="rois"><tr><th>Rank</th><th>Centre x, y (µm)</th><th>Width × height (µm)</th>
+        <th title="${esc(SCORE_HELP)}">Score (0–1) ⓘ</th><th title="Regions grouped by their element content: each group is one kind of feature.">Kind of feature</th></tr>${rois}</table>`
+        : `<p class="muted">None.</p>`}${note}`;
     }
 
     poll();
     if (window.xrfPrefetch) loadReview();  // rendered finished: no need to wait for the first poll
   }
+  const MOST_OF_THE_MAP = 0.5;
+  const SCORE_HELP = "Half brightness (the region's mean signal over the brightest region's), half rarity " +
+    "(1 − the share of regions of its kind): strong signals and rare kinds first.";
 
   // --- model ----------------------------------------------------------------------------------
   function modelPage(urls) {
@@ -220,14 +357,21 @@ const xrfReview = (() => {
       const traces = [];
       if (st.length) traces.push({ x: st.map((p) => p.step), y: st.map((p) => p.loss), name: "loss (each report)", mode: "lines", line: { color: "#9ca3af" } });
       if (h.length) traces.push({ x: h.map((p) => p.step), y: h.map((p) => p.loss), name: "loss (epoch)", mode: "lines+markers", line: { color: "#2563eb" } });
-      Plotly.react($("loss"), traces, { title: { text: "Training loss" }, xaxis: { title: { text: "step" } },
-        yaxis: { title: { text: "loss" }, type: "log" }, margin: { t: 30, r: 10 }, legend: { orientation: "h" } }, PLOT);
+      // Steps are whole numbers (no tick at 0.5); legends sit above the plot, clear of the axis title.
+      const last = Math.max(1, ...h.map((p) => p.step), ...st.map((p) => p.step));
+      const steps = { title: { text: "step" }, ...xrf.stepTicks(last) };
+      Plotly.react($("loss"), traces, { title: { text: "Training loss", y: 0.98, yanchor: "top" }, xaxis: steps,
+        yaxis: { title: { text: "loss" }, type: "log" }, margin: { t: 70, r: 10 }, legend: xrf.LEGEND_ABOVE }, PLOT);
       const val = h.length ? h : c.steps.filter((p) => p.val_psnr != null);
+      const ssims = val.map((p) => p.val_ssim).filter(Number.isFinite);
       Plotly.react($("quality"), [
         { x: val.map((p) => p.step), y: val.map((p) => p.val_psnr), name: "validation PSNR (dB)", mode: "lines+markers" },
         { x: val.map((p) => p.step), y: val.map((p) => p.val_ssim), name: "validation SSIM", mode: "lines+markers", yaxis: "y2" }],
-      { title: { text: "Validation" }, xaxis: { title: { text: "step" } }, yaxis: { title: { text: "PSNR (dB)" } },
-        yaxis2: { title: { text: "SSIM" }, overlaying: "y", side: "right", tickformat: ".3f" }, margin: { t: 30, r: 50 }, legend: { orientation: "h" } }, PLOT);
+      { title: { text: "Validation", y: 0.98, yanchor: "top" }, xaxis: steps, yaxis: { title: { text: "PSNR (dB)" } },
+        // SSIM is at most 1: the axis never reads past it.
+        yaxis2: { title: { text: "SSIM" }, overlaying: "y", side: "right", tickformat: ".2f", automargin: true,
+          range: [Math.min(0, ...ssims), 1] },
+        margin: { t: 70, r: 60 }, legend: xrf.LEGEND_ABOVE }, PLOT);
       say("training-status", (h.length ? `${h.length} epochs recorded` : "No per-epoch history in this bundle") +
         (c.training ? " · training now: the curves follow it" : ""));
     }
@@ -254,8 +398,8 @@ const xrfReview = (() => {
         const metric = $("bench-metric").value, labels = rows.map((r) => pt(`${r.case} ${r.set}`));
         const methods = [...new Set(rows.flatMap((r) => Object.keys(r.summary)))];
         Plotly.react($("bench-bars"), methods.map((m) => ({ type: "bar", name: pt(m), x: labels,
-          y: rows.map((r) => (r.summary[m] || {})[metric]) })), { barmode: "group", margin: { t: 20, r: 10 },
-          yaxis: { title: { text: $("bench-metric").selectedOptions[0].text } }, legend: { orientation: "h" } }, PLOT);
+          y: rows.map((r) => (r.summary[m] || {})[metric]) })), { barmode: "group", margin: { t: 40, r: 10 },
+          yaxis: { title: { text: $("bench-metric").selectedOptions[0].text } }, legend: xrf.LEGEND_ABOVE }, PLOT);
       };
       $("bench-metric").onchange = draw;
       draw();
@@ -273,7 +417,7 @@ const xrfReview = (() => {
       for (const [name, payload] of Object.entries(ex.maps)) {
         const m = ex.methods[name];
         const view = new MapView(newTile($("example-maps")), { settings, sync, units: "",
-          title: titles[name] || `${name}: ${fmt(m.psnr)} dB, SSIM ${fmt(m.ssim)}` });  // MapView escapes it
+          title: titles[name] || `${name}: ${fmt(m.psnr)} dB, SSIM ${fmt(m.ssim)}` });
         sync.push(view);
         view.setData(payload, name === "measured" ? payload.range : range);
       }
@@ -319,4 +463,11 @@ const xrfReview = (() => {
   }
 
   return { datasetPage, jobPage, modelPage, comparePage };
+})();
+
+// The page says which review it is, as JSON (no inline script: a strict CSP).
+(() => {
+  const data = document.getElementById("review-page");
+  const page = data && JSON.parse(data.textContent);
+  if (page && page.page) xrfReview[page.page](page.urls);
 })();

@@ -188,13 +188,15 @@ def job_cancel(request, job_id: int):
 
 
 @extend_schema(
-    parameters=[OpenApiParameter("format", str, enum=list(results.FORMATS), default="h5")],
+    parameters=[OpenApiParameter("format", str, enum=list(results.FORMATS),
+                                 description="default: the job's own (h5 for an HDF5 input, "
+                                             "else tiff)")],
     responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 409: OpenApiTypes.OBJECT},
 )
 @api_view(["GET"])
 def job_result(request, job_id: int):
     job = access.get_job_for_user(request.user, job_id)
-    fmt = request.query_params.get("format", "h5")
+    fmt = request.query_params.get("format") or results.native(job) or "h5"
     if fmt not in results.FORMATS:
         raise UserError(f"format must be one of {', '.join(results.FORMATS)}")
     try:

@@ -40,3 +40,10 @@ def available(job: Job) -> list[str]:
         return []
     folder = job.result_dir
     return [fmt for fmt, (name, _, _) in FORMATS.items() if (folder / name).is_file()]
+
+
+def native(job: Job) -> str | None:
+    """The format closest to the input: HDF5 for an HDF5 input, else the TIFF set (a job has
+    one or the other); None when the job has no results."""
+    have = available(job)
+    return next((fmt for fmt in ("h5", "tiff") if fmt in have), have[0] if have else None)

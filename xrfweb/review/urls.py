@@ -13,6 +13,7 @@ urlpatterns = [
     path("jobs/<int:job_id>/maps.json", views.job_maps, name="job-maps"),
     path("jobs/<int:job_id>/region.json", views.job_region, name="job-region"),
     path("jobs/<int:job_id>/profile.json", views.job_profile, name="job-profile"),
+    path("jobs/<int:job_id>/roi.json", views.job_roi, name="job-roi"),
     path("models/<int:model_id>/", views.model_detail, name="model-detail"),
     path("models/<int:model_id>/curves.json", views.model_curves, name="model-curves"),
     path("models/<int:model_id>/example.json", views.model_example, name="model-example"),

@@ -6,10 +6,12 @@ bad request, 409 when the object has nothing to show yet.
 """
 import math
 
+import numpy as np
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.gzip import gzip_page
 
 from enhancer import UserError
@@ -66,7 +68,10 @@ def _region(array, grid, request) -> dict:
 @login_required
 def dataset_detail(request, dataset_id: int):
     dataset = access.get_dataset_for_user(request.user, dataset_id)
-    return render(request, "review/dataset.html", {"dataset": dataset})
+    page = {"page": "datasetPage", "urls": {
+        "maps": reverse("dataset-maps", args=[dataset.id]),
+        "region": reverse("dataset-region", args=[dataset.id])}}
+    return render(request, "review/dataset.html", {"dataset": dataset, "page": page})
 
 
 @json_view
@@ -99,12 +104,47 @@ def job_detail(request, job_id: int):
     formats = [(fmt, description) for fmt, (_, _, description) in results.FORMATS.items()]
     done = job.status == Job.Status.SUCCEEDED and job.kind == Job.Kind.ENHANCE and job.dataset
     first = job.dataset.elements[0] if done and job.dataset.elements else ""
-    return render(request, "review/job.html", {"job": job, "formats": formats,
-                                               "first_element": first})
+    urls = {name: reverse(f"job-{name}", args=[job.id])
+            for name in ("review", "maps", "region", "profile", "roi")}
+    urls["status"] = reverse("job-status-json", args=[job.id])
+    page = {"page": "jobPage", "urls": urls,
+            # A finished job: its review and first map are fetched while plotly.js is parsed.
+            "prefetch": {"review": urls["review"],
+                         "maps": f"{urls['maps']}?{urlencode({'element': first})}"}
+            if first else None}
+    return render(request, "review/job.html", {"job": job, "formats": formats, "page": page,
+                                               "scalers": job.dataset.scalers if done else []})
 
 
 def _job_review(request, job_id: int) -> data.JobReview:
     return data.prepare_job(access.get_job_for_user(request.user, job_id))
+
+
+def _layer(review: data.JobReview, name: str, i: int, scaler: str) -> np.ndarray:
+    """One element's layer, divided by a scaler (I0) when one is named, by the input's rule
+    (enhancer.formats.normalize_by_scaler, PyXRF's). On the fine grid each pixel is divided by
+    the I0 of the input pixel it lies in; the difference is taken between normalised maps; chi²
+    has no units and is left as it is."""
+    if not scaler or name == "chi2":
+        return review.layer(name)[i]
+    element = review.elements[i]
+    if name == "before":
+        return review.before.element_map(element, scaler)
+    if name == "difference":
+        from enhancer.baselines import upsample
+
+        before = review.before.element_map(element, scaler)
+        return _layer(review, "after", i, scaler) - upsample(before, review.summary["scale"])
+    from enhancer.formats import normalize_by_scaler
+    from enhancer.xrfmap import XRFMap
+
+    s = review.summary["scale"]
+    scalers = review.before.scalers
+    chosen = {scaler: scalers[scaler]} if scaler in scalers else scalers  # else: its error
+    fine = {k: np.repeat(np.repeat(np.asarray(v), s, axis=0), s, axis=1)
+            for k, v in chosen.items()}
+    one = XRFMap([element], np.asarray(review.layer(name)[i])[None], scalers=fine)
+    return normalize_by_scaler(one, scaler).data[0]
 
 
 @json_view
@@ -121,15 +161,16 @@ def job_review(request, job_id: int):
 @json_view
 def job_maps(request, job_id: int):
     """Overviews of one element: before, after, difference, and the trust maps that exist
-    (chi², and the uncertainty of an ensemble run)."""
+    (chi², and the uncertainty of an ensemble run); ?scaler= normalises by I0."""
     review = _job_review(request, job_id)
     element = request.GET.get("element") or review.elements[0]
+    scaler = request.GET.get("scaler", "")
     i = review.before.element_index(element)
     layers = ["before", "after", "difference"] + (
         ["chi2"] if review.summary["trust"].get("available") else []) + (
         ["uncertainty"] if review.summary.get("uncertainty_map") else [])
-    return {"element": element,
-            **{name: heatmap(review.layer(name)[i], review.grid(name), OVERVIEW_PX)
+    return {"element": element, "scaler": scaler, "units": review.before.units_for(scaler),
+            **{name: heatmap(_layer(review, name, i, scaler), review.grid(name), OVERVIEW_PX)
                for name in layers}}
 
 
@@ -138,7 +179,8 @@ def job_region(request, job_id: int):
     review = _job_review(request, job_id)
     layer = request.GET.get("layer", "after")
     i = review.before.element_index(request.GET.get("element", ""))
-    return _region(review.layer(layer)[i], review.grid(layer), request)
+    return _region(_layer(review, layer, i, request.GET.get("scaler", "")), review.grid(layer),
+                   request)
 
 
 @json_view
@@ -149,22 +191,58 @@ def job_profile(request, job_id: int):
 
     review = _job_review(request, job_id)
     i = review.before.element_index(request.GET.get("element", ""))
+    scaler = request.GET.get("scaler", "")
     x0, x1, y0, y1 = _box(request)
     s = review.summary["scale"]
     fine_nm = review.summary["fine_pixel_nm"]
     length = math.hypot(x1 - x0, y1 - y0)  # fine pixels
-    after = line_profile(review.layer("after")[i], (y0, x0), (y1, x1))
+    after = line_profile(_layer(review, "after", i, scaler), (y0, x0), (y1, x1))
     off = (s - 1) / 2  # fine px -> input px: input pixel j is centred on fine s*j + off
-    before = line_profile(review.layer("before")[i], ((y0 - off) / s, (x0 - off) / s),
+    before = line_profile(_layer(review, "before", i, scaler), ((y0 - off) / s, (x0 - off) / s),
                           ((y1 - off) / s, (x1 - off) / s))
 
     def distance(n):  # along the line, from its start, in fine pixels and um
         px = [length * k / max(n - 1, 1) for k in range(n)]
         return {"px": px, "um": [p * fine_nm / 1000 for p in px] if fine_nm else None}
 
-    return {"element": review.elements[i], "units": review.summary["units"],
+    return {"element": review.elements[i], "units": review.before.units_for(scaler),
             "before": {"distance": distance(len(before)), "values": before.tolist()},
             "after": {"distance": distance(len(after)), "values": after.tolist()}}
+
+
+@json_view
+def job_roi(request, job_id: int):
+    """Every element's totals inside a rectangle (x0, x1, y0, y1 in fine-grid pixels): the
+    pixels whose centres lie inside it, on each map's own grid. Sums are in input pixels (the
+    enhanced map's sum divided by scale²), so before and after compare directly."""
+    review = _job_review(request, job_id)
+    scaler = request.GET.get("scaler", "")
+    x0, x1, y0, y1 = _box(request)
+    x0, x1, y0, y1 = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)
+    s = review.summary["scale"]
+    off = (s - 1) / 2
+
+    def span(lo, hi, step, offset, n):  # indices whose centres step*k + offset lie in [lo, hi]
+        return max(0, math.ceil((lo - offset) / step)), min(n, math.floor((hi - offset) / step) + 1)
+
+    h, w = review.before.maps.shape[1:]
+    (r0, r1), (c0, c1) = span(y0, y1, s, off, h), span(x0, x1, s, off, w)
+    (fr0, fr1), (fc0, fc1) = span(y0, y1, 1, 0, h * s), span(x0, x1, 1, 0, w * s)
+    if r1 <= r0 or c1 <= c0:
+        raise UserError("the rectangle holds no input pixel: draw a larger one")
+    rows = []
+    for i, element in enumerate(review.elements):
+        before = np.asarray(_layer(review, "before", i, scaler)[r0:r1, c0:c1], np.float64)
+        after = np.asarray(_layer(review, "after", i, scaler)[fr0:fr1, fc0:fc1], np.float64)
+        rows.append({"element": element, "before_sum": before.sum(),
+                     "after_sum": after.sum() / s**2, "before_mean": before.mean(),
+                     "after_mean": after.mean()})
+    fine_nm = review.summary["fine_pixel_nm"]
+    return {"units": review.before.units_for(scaler), "scaler": scaler,
+            "input_px": {"rows": [r0, r1 - 1], "cols": [c0, c1 - 1]},
+            "fine_px": {"rows": [fr0, fr1 - 1], "cols": [fc0, fc1 - 1]},
+            "area_um2": ((r1 - r0) * (c1 - c0) * (s * fine_nm / 1000) ** 2) if fine_nm else None,
+            "elements": rows}
 
 
 # --- model -------------------------------------------------------------------------------------
@@ -179,8 +257,10 @@ def _training_job(user, model):
 @login_required
 def model_detail(request, model_id: int):
     model = access.get_model_for_user(request.user, model_id)
+    page = {"page": "modelPage", "urls": {"curves": reverse("model-curves", args=[model.id]),
+                                          "example": reverse("model-example", args=[model.id])}}
     return render(request, "review/model.html", {
-        "model": model, "training_job": _training_job(request.user, model),
+        "model": model, "training_job": _training_job(request.user, model), "page": page,
         "others": access.models_for_user(request.user).exclude(id=model.id)})
 
 
@@ -215,8 +295,10 @@ def _compared(request):
 @login_required
 def compare_maps(request):
     models, dataset, element = _compared(request)
+    page = {"page": "comparePage",
+            "urls": {"data": f"{reverse('compare-maps-json')}?{request.GET.urlencode()}"}}
     return render(request, "review/compare.html", {
-        "models": models, "dataset": dataset, "element": element,
+        "models": models, "dataset": dataset, "element": element, "page": page,
         "all_models": access.models_for_user(request.user),
         "datasets": access.datasets_for_user(request.user).filter(status="ready")[:100],
         "query": request.GET.urlencode()})
