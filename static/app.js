@@ -194,6 +194,15 @@ const xrf = (() => {
   if ($("datasets")) pollDatasets($("datasets"));
   if ($("jobs")) liveJobs($("jobs"));
   if ($("training")) liveTraining($("training"));
+  // The approval benchmark runs on a worker: the model page reloads once it is done.
+  const bench = $("approval-benchmark");
+  if (bench && ["queued", "running"].includes(bench.dataset.status)) {
+    poll(bench.dataset.url, (data) => {
+      if (["queued", "running"].includes(data.benchmark.status)) return true;
+      location.reload();
+      return false;
+    }, $("poll-error"));
+  }
   if ($("curves-data")) plotCurves($("curves"), JSON.parse($("curves-data").textContent));
 
   return { poll, jobKey, plotCurves, stepTicks, when, LEGEND_ABOVE };

@@ -32,7 +32,8 @@ def test_staff_train_a_model_and_approve_it(celery_worker_process, staff, alice)
     assert model.scan_step_nm == 50.0 and model.probe_fwhm_nm == 80
     # Users see it only once approved.
     assert "phantom-x2" not in {m["name"] for m in api_client(alice).get("/api/v1/models/").json()}
-    api_client(staff).post(f"/api/v1/models/{model.id}/status/", {"status": "approved"},
+    api_client(staff).post(f"/api/v1/models/{model.id}/status/",
+                           {"status": "approved", "reason": "3 steps: a plumbing test"},
                            format="json")
     assert "phantom-x2" in {m["name"] for m in api_client(alice).get("/api/v1/models/").json()}
     from enhancer.bundle import load_bundle

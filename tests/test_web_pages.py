@@ -156,6 +156,9 @@ def test_staff_approve_and_retire_models(staff, alice):
     assert "candidate" in page.get("/models/").content.decode()
     page.post(f"/models/{model.id}/status/", {"status": "approved"})
     model.refresh_from_db()
+    assert model.status == "draft"  # no approval benchmark yet: refused (tests/test_approval.py)
+    page.post(f"/models/{model.id}/status/", {"status": "approved", "reason": "a test model"})
+    model.refresh_from_db()
     assert model.status == "approved"
     assert "candidate" in web_client(alice).get("/models/").content.decode()
     page.post(f"/models/{model.id}/status/", {"status": "retired"})

@@ -227,6 +227,7 @@ CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
 CELERY_TASK_ROUTES = {
     "jobs.enhance_dataset": {"queue": GPU_QUEUE},
     "jobs.train_model": {"queue": GPU_QUEUE},
+    "registry.benchmark_model": {"queue": GPU_QUEUE},
     "projects.parse_dataset": {"queue": DEFAULT_QUEUE},
 }
 # No global time limit (training runs for hours); the job tasks set their own from XRFWEB_JOB_MAX_HOURS.

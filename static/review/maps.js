@@ -102,6 +102,8 @@ const xrfMaps = (() => {
       this.alt = null;
       this.range = range || payload.range;
       this.draw(true);
+      // The group's shared colour range may have grown: the others draw with it too.
+      for (const v of this.opts.group || []) if (v !== this && v.overview) v.draw();
     }
 
     // Blink: show another map (same axes) in place of this one, or this one again (null).

@@ -66,7 +66,8 @@ class ModelSerializer(serializers.ModelSerializer):
     class Meta:
         model = EnhancementModel
         fields = ["id", "name", "status", "source", "pixel_nm", "scale", "scan_step_nm",
-                  "probe_fwhm_nm", "elements", "description", "config", "created"]
+                  "probe_fwhm_nm", "elements", "description", "config", "created",
+                  "benchmark", "approved_at", "approval_reason"]
         read_only_fields = fields
 
 

@@ -108,6 +108,9 @@ def model_detail(request, model_id: int):
 
 class StatusChange(serializers.Serializer):
     status = serializers.ChoiceField(choices=["draft", "approved", "retired"])
+    reason = serializers.CharField(required=False, allow_blank=True, default="",
+                                   help_text="why approve although the approval benchmark did "
+                                             "not pass (recorded)")
 
 
 @extend_schema(request=StatusChange, responses=s.ModelSerializer)
@@ -115,7 +118,8 @@ class StatusChange(serializers.Serializer):
 def model_status(request, model_id: int):
     access.require_staff(request.user)
     model = access.get_model_for_user(request.user, model_id)
-    registry.set_status(model, _valid(StatusChange, request)["status"])
+    change = _valid(StatusChange, request)
+    registry.set_status(model, change["status"], request.user, change["reason"])
     return Response(s.ModelSerializer(model).data)
 
 

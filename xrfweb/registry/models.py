@@ -28,6 +28,14 @@ class EnhancementModel(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     created = models.DateTimeField(auto_now_add=True)
+    # The approval benchmark (xrfweb.registry.approval), run by a worker before staff approve:
+    # {"status": queued|running|done|failed, "cases", "summary", "gain_input_db", ...}.
+    benchmark = models.JSONField(default=dict, blank=True)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    # Why staff approved although the benchmark did not pass (empty when it passed).
+    approval_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["name"]

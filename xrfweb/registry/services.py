@@ -44,11 +44,16 @@ def add_uploaded_bundle(user, name: str, weights, config_file) -> EnhancementMod
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def set_status(model: EnhancementModel, status: str) -> EnhancementModel:
-    """Approve (offered to users), retire (hidden from new jobs, kept for old results), or back
-    to draft."""
+def set_status(model: EnhancementModel, status: str, user=None, reason: str = ""
+               ) -> EnhancementModel:
+    """Approve (offered to users: only past the approval benchmark, or with a stated reason),
+    retire (hidden from new jobs, kept for old results), or back to draft."""
     if status not in S.values:
         raise UserError(f"status must be one of {', '.join(S.values)}")
+    if status == S.APPROVED:
+        from xrfweb.registry.approval import approve
+
+        return approve(model, user, reason)
     model.status = status
     model.save(update_fields=["status"])
     return model

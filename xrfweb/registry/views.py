@@ -1,6 +1,7 @@
 """Model pages: everyone sees the models they may use; staff train, upload, approve, retire."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -10,7 +11,7 @@ from xrfweb.jobs import services as job_services
 from xrfweb.jobs.models import Job
 from xrfweb.projects.models import Dataset
 from xrfweb.projects.uploads import takes_large_uploads
-from xrfweb.registry import services
+from xrfweb.registry import approval, services
 
 
 @login_required
@@ -28,11 +29,29 @@ def model_status(request, model_id: int):
     access.require_staff(request.user)
     model = access.get_model_for_user(request.user, model_id)
     try:
-        services.set_status(model, request.POST.get("status", ""))
+        services.set_status(model, request.POST.get("status", ""), request.user,
+                            request.POST.get("reason", ""))
         messages.success(request, f"Model {model} is now {model.status}.")
     except UserError as e:
-        messages.error(request, str(e))
-    return redirect("model-list")
+        messages.error(request, f"{model}: {e}")
+    return redirect(request.POST.get("next") or "model-list")
+
+
+@login_required
+@require_POST
+def model_benchmark(request, model_id: int):
+    """Queue the approval benchmark (a worker runs it; the model page follows it)."""
+    access.require_staff(request.user)
+    model = approval.request_benchmark(access.get_model_for_user(request.user, model_id))
+    messages.info(request, f"The approval benchmark of {model} is {model.benchmark['status']}.")
+    return redirect("model-detail", model.id)
+
+
+@login_required
+def model_benchmark_json(request, model_id: int):
+    access.require_staff(request.user)
+    model = access.get_model_for_user(request.user, model_id)
+    return JsonResponse({"benchmark": model.benchmark, "problem": approval.problem(model)})
 
 
 def _number(post, key, cast=float, required=True):
@@ -108,8 +127,23 @@ def model_compare(request):
     models = [access.get_model_for_user(request.user, i) for i in ids]
     curves = {m.name: services.training_curves(m) for m in models}
     return render(request, "registry/compare.html", {
-        "models": models, "curves": curves,
+        "models": models, "curves": curves, "benchmark_rows": _benchmark_rows(models),
         "all_models": access.models_for_user(request.user),
     })
 
 
+
+
+def _benchmark_rows(models) -> list[tuple[str, list]]:
+    """The approval benchmarks side by side, case by case: every model on a row was measured on
+    the same phantoms with the same noise (a case another model was not run on shows '–')."""
+    summaries = [m.benchmark.get("summary") or {} for m in models]
+    rows = []
+    for case in sorted({c for s in summaries for c in s}):
+        per = [s.get(case) for s in summaries]
+        rows += [(f"Case {case}: PSNR (dB)", [p and p["network"]["psnr"] for p in per]),
+                 (f"Case {case}: gain over the input (dB)",
+                  [p and p["network"]["psnr"] - p["input"]["psnr"] for p in per]),
+                 (f"Case {case}: gain over Richardson-Lucy (dB)",
+                  [p and p["network"]["psnr"] - p["rl_oracle"]["psnr"] for p in per])]
+    return rows
