@@ -117,14 +117,14 @@ def readme_shot(browser, base: str, path: str, out: Path) -> None:
     sign_in(page, base)
     page.goto(f"{base}{path}")
     page.wait_for_function("document.querySelector('#after') && document.querySelector('#after').data")
-    page.click("#draw-line")
+    page.check("input[name=tool][value=line]")
     box = page.locator("#after .nsewdrag").first.bounding_box()
     page.mouse.move(box["x"] + 0.25 * box["width"], box["y"] + 0.3 * box["height"])
     page.mouse.down()
     page.mouse.move(box["x"] + 0.75 * box["width"], box["y"] + 0.62 * box["height"], steps=8)
     page.mouse.up()
     page.wait_for_function("document.querySelector('#profile').data?.length === 2")
-    page.click("#draw-line")  # back to zoom: the button reads "Draw a line profile"
+    page.check("input[name=tool][value=zoom]")  # back to zoom
     page.locator("#profile").scroll_into_view_if_needed()
     page.evaluate("window.scrollTo(0, 0)")
     page.mouse.move(0, 0)

@@ -117,3 +117,37 @@ def test_the_model_curves_read_right(page, live_server, alice):
         return {dtick: l.xaxis.dtick, ssimTop: l.yaxis2.range[1], legendY: l.legend.y}; })()""")
     assert layout["dtick"] >= 1 and layout["ssimTop"] <= 1.0 and layout["legendY"] >= 1, layout
     assert not errors404, errors404
+
+
+def test_staff_approve_with_a_stated_reason_and_retire_after_confirming(page, live_server, staff):
+    from tests.test_approval import WORSE
+
+    model = make_tiny_model("needs-a-reason", status="draft")
+    model.benchmark = WORSE
+    model.save()
+    sign_in(page, live_server.url, "staff")
+    page.goto(f"{live_server.url}/models/{model.id}/")
+    assert "-1.50 dB" in page.text_content("#benchmark-verdict")
+    asked, answer = [], {"yes": True}
+    page.on("dialog", lambda d: (asked.append(d.message), d.accept() if answer["yes"] else d.dismiss()))
+    page.click("#approve-form button")  # no reason: refused, and the page says why
+    page.wait_for_selector("text=loses to its own input")
+    model.refresh_from_db()
+    assert model.status == "draft" and asked[0].startswith("Approve needs-a-reason?")
+    page.fill("#approve-form textarea[name=reason]", "better on our test grid scans")
+    page.click("#approve-form button")
+    page.wait_for_selector("text=is now approved")
+    model.refresh_from_db()
+    assert model.status == "approved" and model.approval_reason == "better on our test grid scans"
+    assert "better on our test grid scans" in page.text_content("main")
+
+    answer["yes"] = False  # "no" to retiring: nothing changes
+    page.click("button:has-text('Retire')")
+    page.wait_for_timeout(500)
+    model.refresh_from_db()
+    assert model.status == "approved" and asked[-1].startswith("Retire needs-a-reason?")
+    answer["yes"] = True
+    page.click("button:has-text('Retire')")
+    page.wait_for_selector("text=is now retired")
+    model.refresh_from_db()
+    assert model.status == "retired"
