@@ -22,10 +22,10 @@ SECRET = "Secret beamtime 2026-1"
 # one by one below). A new URL must be added to one of these, or take its ids in the path.
 NO_IDS = {"healthz", "login", "logout", "api-token", "api-projects", "api-models",
           "api-model-upload", "api-schema", "api-docs", "home", "model-list", "model-upload",
-          "job-list", "job-list-json"}
+          "job-list", "job-list-json", "favicon"}
 IDS_ELSEWHERE = {"compare-maps", "compare-maps-json", "model-compare", "api-jobs",
                  "api-model-train", "model-train"}
-PUBLIC = {"healthz", "login", "logout", "api-token", "api-schema", "api-docs"}
+PUBLIC = {"healthz", "login", "logout", "api-token", "api-schema", "api-docs", "favicon"}
 
 
 def routes():
@@ -118,7 +118,8 @@ def test_another_user_cannot_tell_others_objects_from_missing_ones(world, charli
 
 def test_owners_collaborators_and_staff_get_through(world, alice, bob, staff):
     w = world
-    staff_only = {"model-status", "model-training", "api-model-status"}
+    staff_only = {"model-status", "model-training", "api-model-status", "model-benchmark",
+                  "model-benchmark-json"}
     for name, params in routes():
         if not params:
             continue

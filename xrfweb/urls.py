@@ -8,7 +8,8 @@ from xrfweb import health
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     # Pages that are not ours (admin, API docs) name no icon: browsers then ask for this one.
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True),
+         name="favicon"),
     path("admin/", admin.site.urls),
     path("accounts/", include("xrfweb.accounts.urls")),
     path("api/", include("xrfweb.api.urls")),
