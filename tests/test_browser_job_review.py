@@ -57,12 +57,12 @@ def test_the_job_page_tools(page, live_server, alice, job):
 
     # Percentile limits narrow the range; manual limits are taken as typed.
     page.select_option("select[data-setting=limits]", "percentile")
-    page.wait_for_function(f"document.querySelector('#after').data[0].zmax < {shared_after[1]}")
+    page.wait_for_function(f"document.querySelector('#after').data?.[0]?.zmax < {shared_after[1]}")
     page.select_option("select[data-setting=limits]", "manual")
     page.fill("input[data-setting=vmin]", "2")
     page.fill("input[data-setting=vmax]", "7.5")
     page.press("input[data-setting=vmax]", "Enter")
-    page.wait_for_function("document.querySelector('#before').data[0].zmax === 7.5")
+    page.wait_for_function("document.querySelector('#before').data?.[0]?.zmax === 7.5")
     assert zrange(page, "#after") == [2, 7.5]
     lines = page.evaluate("document.querySelector('#histogram').layout.shapes.map(s => s.x0)")
     assert lines == [2, 7.5]  # the histogram marks the colour limits
@@ -71,11 +71,11 @@ def test_the_job_page_tools(page, live_server, alice, job):
 
     # I0 normalisation: the maps are divided by the chosen scaler (values ~1e4 smaller).
     page.select_option("#scaler", "US_IC")
-    page.wait_for_function(f"document.querySelector('#after').data[0].zmax < {shared_after[1]} / 1000",
+    page.wait_for_function(f"document.querySelector('#after').data?.[0]?.zmax < {shared_after[1]} / 1000",
                            timeout=60 * SECONDS)
     assert "US_IC" in page.text_content("#map-status")
     page.select_option("#scaler", "")
-    page.wait_for_function(f"document.querySelector('#after').data[0].zmax === {shared_after[1]}",
+    page.wait_for_function(f"document.querySelector('#after').data?.[0]?.zmax === {shared_after[1]}",
                            timeout=60 * SECONDS)
 
     # A rectangle: every element's totals inside it, and a CSV of them.

@@ -89,3 +89,14 @@ def test_a_result_asked_for_without_a_format_comes_in_the_jobs_own(project, alic
                                formats=("h5", "tiff", "png"))
     response = api_client(alice).get(f"/api/v1/jobs/{h5_job.id}/result/")
     assert response.status_code == 200 and response["Content-Disposition"].endswith('.h5"')
+
+
+def test_the_enhance_form_tells_the_shipped_models_apart_by_what_they_were_made_for(
+        project, alice):
+    from xrfweb.registry.models import EnhancementModel
+
+    dataset = make_dataset(project, alice, pixel_nm=50.0)
+    html = web_client(alice).get(f"/datasets/{dataset.id}/enhance/").content.decode()
+    a, c = (EnhancementModel.objects.get(name=n) for n in ("protocol-a", "protocol-c"))
+    assert a.made_for != c.made_for and "low dose" in c.made_for and "1000 counts" in a.made_for
+    assert a.made_for in html and c.made_for in html
