@@ -77,6 +77,7 @@ def test_the_job_page_tools(page, live_server, alice, job):
     page.select_option("#scaler", "")
     page.wait_for_function(f"document.querySelector('#after').data?.[0]?.zmax === {shared_after[1]}",
                            timeout=60 * SECONDS)
+    page.wait_for_function("document.getElementById('map-status').textContent === ''")  # all drawn
 
     # A rectangle: every element's totals inside it, and a CSV of them.
     page.check("input[name=tool][value=box]")

@@ -233,7 +233,10 @@ const xrfMaps = (() => {
       const config = { responsive: true, displaylogo: false, scrollZoom: false,
         modeBarButtonsToAdd: ["drawline", "drawrect", "eraseshape"],
         toImageButtonOptions: { format: "png", filename: (this.opts.title || "map").replace(/\W+/g, "-") } };
-      const first = !this.div.classList.contains("js-plotly-plot");
+      // Listen once per view: a view made on a div that held another (an element or scaler
+      // switch) starts from a purged plot with no handlers.
+      const first = !this.listening;
+      this.listening = true;
       Plotly.react(this.div, [this.trace()], this.layout(), config).then(() => {
         this.justSwitched = false;
         if (first) this.listen();
@@ -299,8 +302,11 @@ const xrfMaps = (() => {
       const shapes = (this.div.layout.shapes || []).filter((s) => ["line", "rect"].includes(s.type) && s.name !== "scale bar");
       const shape = shapes[shapes.length - 1];
       this.shapes = shape ? [shape] : [];
-      if (shapes.length > 1) {
-        const keep = (this.div.layout.shapes || []).filter((s) => s.name === "scale bar" || s === shape);
+      if (shapes.length > 1 || (shape && shape.editable)) {
+        // Fixed once drawn: an editable shape would catch the next drag instead of letting
+        // the user draw another.
+        const keep = (this.div.layout.shapes || []).filter((s) => s.name === "scale bar")
+          .concat(shape ? [{ ...shape, editable: false }] : []);
         setTimeout(() => Plotly.relayout(this.div, { shapes: keep }), 0);
       }
       const key = shape && [shape.type, shape.x0, shape.y0, shape.x1, shape.y1].join();
