@@ -130,11 +130,11 @@ def _layer(review: data.JobReview, name: str, i: int, scaler: str) -> np.ndarray
     element = review.elements[i]
     if name == "before":
         return review.before.element_map(element, scaler)
-    if name == "difference":
-        from enhancer.baselines import upsample
+    if name == "difference":  # the pipeline's rule, between the normalised maps
+        from enhancer.pipeline import difference
 
-        before = review.before.element_map(element, scaler)
-        return _layer(review, "after", i, scaler) - upsample(before, review.summary["scale"])
+        return difference(review.before.element_map(element, scaler),
+                          _layer(review, "after", i, scaler), review.summary["scale"])
     from enhancer.formats import normalize_by_scaler
     from enhancer.xrfmap import XRFMap
 
