@@ -205,5 +205,5 @@ const xrf = (() => {
   }
   if ($("curves-data")) plotCurves($("curves"), JSON.parse($("curves-data").textContent));
 
-  return { poll, jobKey, plotCurves, stepTicks, when, LEGEND_ABOVE };
+  return { esc, plotText, poll, jobKey, plotCurves, stepTicks, when, LEGEND_ABOVE };
 })();
