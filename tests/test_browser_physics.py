@@ -67,11 +67,9 @@ def test_a_map_without_a_step_is_asked_for_its_physics_and_enhanced_with_them(
     assert page.is_checked(f"input[name=model][value='{model.id}']")  # the best fitting, chosen
     page.screenshot(path=str(ARTIFACTS / "enhance-physics.png"), full_page=True)
     page.click("button:has-text('Start enhancement')")
-    page.wait_for_url(f"{base}/jobs/")
-
-    job = Job.objects.latest("id")
+    job = page.wait_for_url(lambda url: "/jobs/" in url) or Job.objects.latest("id")
     assert job.model_id == model.id
-    page.goto(f"{base}/jobs/{job.id}/")
+    assert page.url == f"{base}/jobs/{job.id}/"  # the job's own page (issue 18)
     page.wait_for_function("['succeeded', 'failed'].includes(document.getElementById('status').textContent)",
                            timeout=240 * SECONDS)
     assert page.text_content("#status") == "succeeded", celery_worker_process.log_tail()
