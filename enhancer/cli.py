@@ -52,7 +52,8 @@ def cmd_info(args):
 def _degradation(args, fine_pixel_nm):
     from .degrade import Degradation
 
-    from .probe_cli import measured_probe, with_measured_probe
+    from .probe import measured_degradation
+    from .probe_cli import measured_probe
 
     measured = measured_probe(args)
     if measured is not None and args.probe_fwhm_nm is not None:
@@ -64,7 +65,7 @@ def _degradation(args, fine_pixel_nm):
     if args.scale < 1:
         raise UserError("--scale must be 1 or more")
     d = Degradation(args.probe_fwhm_nm or 1.0, fine_pixel_nm, args.scale, args.counts or None)
-    return d if measured is None else with_measured_probe(d, *measured)
+    return d if measured is None else measured_degradation(d, *measured)
 
 
 def _fine_pixel(m, given):
@@ -150,9 +151,13 @@ def add_physics_args(s) -> None:
     """The map's physics flags, the same on every subcommand that runs a model."""
     s.add_argument("--pixel-nm", metavar="STEP", help="the map's scan step in nm, or X,Y "
                    "(default: what the file says; unknown is refused, never assumed)")
-    s.add_argument("--probe-fwhm-nm", metavar="FWHM|FX,FY",
-                   help="the probe's FWHM in nm; FX along x (columns, the fast axis), FY along y (rows). "
+    s.add_argument("--probe-fwhm-nm", metavar="FWHM|FX,FY|auto",
+                   help="the probe's FWHM in nm; FX along x (columns, the fast axis), FY along y (rows); "
+                        "auto: estimated from the map (`probe`, docs/probe.md) and recorded in the result. "
                         "Needed by universal; a single-condition model assumes its own and says so")
+    from .probe_cli import add_probe_args
+
+    add_probe_args(s)
     s.add_argument("--scale", type=int, metavar="S", help=SCALE_HELP)
     s.add_argument("--counts", type=float, metavar="C",
                    help="expected counts at the brightest pixel (default: estimated from the data's "
@@ -170,11 +175,14 @@ def map_physics(m, args):
         except UserError as e:
             raise UserError(f"{flag}: {e}") from None
 
+    from .probe_cli import stated_probe
+
     step = parsed("--pixel-nm", args.pixel_nm, "the scan step")
-    probe = parsed("--probe-fwhm-nm", args.probe_fwhm_nm, "the probe FWHM")
+    auto = str(args.probe_fwhm_nm or "").strip().lower() == "auto"  # the blind estimate
+    probe = None if auto else parsed("--probe-fwhm-nm", args.probe_fwhm_nm, "the probe FWHM")
     if args.counts is not None and not args.counts > 0:
         raise UserError(f"--counts must be positive (got {args.counts:g})")
-    return physics_of(m, step, probe, args.counts)
+    return stated_probe(m, physics_of(m, step, probe, args.counts), args)
 
 
 def _flags(m) -> dict:

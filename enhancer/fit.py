@@ -52,8 +52,13 @@ class Fit:
         from .degrade import Degradation
 
         (fx, fy), (px, py) = self.fine_pixel_nm, self.physics.probe_fwhm_nm
-        return Degradation(probe_fwhm_nm=px, pixel_nm=fx, scale=self.scale, counts=self.physics.counts,
-                           probe_fwhm_y_nm=py * fx / fy)
+        d = Degradation(probe_fwhm_nm=px, pixel_nm=fx, scale=self.scale, counts=self.physics.counts,
+                        probe_fwhm_y_nm=py * fx / fy)
+        if self.physics.measured_probe is not None:  # the measured probe itself is the PSF
+            from .probe import measured_degradation
+
+            return measured_degradation(d, *self.physics.measured_probe)
+        return d
 
     def describe(self) -> str:
         """One line for people: how it runs, or why not."""

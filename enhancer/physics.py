@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -50,6 +50,9 @@ class Physics:
     probe_fwhm_nm: tuple[float, float] | None = None  # (x along columns, y along rows)
     counts: float | None = None  # expected counts at the brightest pixel
     counts_estimated: bool = False  # counts came from estimate_counts, not from a person
+    # A measured probe (intensity, its pixel in nm): the PSF wherever the physics is simulated
+    # (Fit.degradation); probe_fwhm_nm is then its summary (enhancer.probe.fwhm_of).
+    measured_probe: tuple | None = field(default=None, compare=False, repr=False)
 
     def missing(self) -> list[str]:
         """The unknowns, in the user's words."""

@@ -334,3 +334,27 @@ def zone_plate_probe(fwhm_nm: float, pixel_nm: float, central_stop: float = 0.5,
     y, x = np.mgrid[-radius: radius + 1, -radius: radius + 1] * pixel_nm
     h = amplitude(np.hypot(y, x) * per_nm) ** 2
     return h / h.sum()
+
+
+def measured_degradation(d, probe: np.ndarray, probe_pixel_nm: float):
+    """The degradation d with a measured probe as its PSF, kept on d's fine grid (cropped to where
+    it holds all but 1e-6 of its peak) so a model's config stays small; its FWHM (x, y) summarises it."""
+    import dataclasses
+
+    from .degrade import resample_probe
+
+    h = resample_probe(probe, probe_pixel_nm, d.pixel_nm)
+    keep = h > 1e-6 * h.max()
+    rows, cols = np.nonzero(keep.any(1))[0], np.nonzero(keep.any(0))[0]
+    cy, cx = np.unravel_index(int(np.argmax(h)), h.shape)
+    ry = max(cy - rows[0], rows[-1] - cy)  # symmetric about the peak: the probe stays centred
+    rx = max(cx - cols[0], cols[-1] - cx)
+    h = np.pad(h, ((ry, ry), (rx, rx)))[cy: cy + 2 * ry + 1, cx: cx + 2 * rx + 1]
+    h = h / h.sum()
+    fx, fy = fwhm_of(h, d.pixel_nm)
+    if min(fx, fy) < 0.5 * d.pixel_nm:
+        raise UserError(f"the measured probe's FWHM ({fx:.0f} x {fy:.0f} nm) is under half the grid's "
+                        f"{d.pixel_nm:g} nm pixel: is --probe-pixel-nm right?")
+    return dataclasses.replace(d, probe_fwhm_nm=round(fx, 2), probe_fwhm_y_nm=None if abs(fx - fy) < 1e-6 * fx
+                               else round(fy, 2), measured_probe=np.round(h, 9).tolist(),
+                               measured_probe_pixel_nm=float(d.pixel_nm))

@@ -3,6 +3,7 @@ enhanced map against a fine scan of part of the same area). Registered from cli.
 from __future__ import annotations
 
 import csv
+import sys
 import json
 from pathlib import Path
 
@@ -147,8 +148,11 @@ def cmd_validate(args):
     probe = made.get("probe_fwhm_nm")
     if probe is not None:
         probe = tuple(probe) if isinstance(probe, (list, tuple)) else (float(probe), float(probe))
-    report = validate(inp, enhanced, fine, step, fine_pixel, probe_fwhm_nm=probe)
-    report["rl_probe_fwhm_nm"] = list(probe) if probe else None
+    kept = enhanced.provenance.get("measured_probe") or {}
+    measured = (kept["intensity"], kept["pixel_nm"]) if kept.get("intensity") else None
+    report = validate(inp, enhanced, fine, step, fine_pixel, probe_fwhm_nm=probe, measured_probe=measured)
+    report["rl_probe"] = (f"measured ({kept.get('file')})" if measured else
+                          f"Gaussian {probe[0]:g} x {probe[1]:g} nm" if probe else None)
     with atomic_file(args.out) as tmp:
         tmp.write_text(json.dumps(report, indent=1))
     print(json.dumps({k: report[k] for k in ("offset_px", "overlap_px", "psnr_db", "ssim", "frc_nm", "elements")}))
@@ -192,26 +196,34 @@ def measured_probe(args):
     return read_probe(args.probe), float(args.probe_pixel_nm)
 
 
-def with_measured_probe(d, probe: np.ndarray, probe_pixel_nm: float):
-    """The degradation d with a measured probe as its PSF, kept on d's fine grid (cropped to where
-    it holds all but 1e-6 of its peak) so a model's config stays small; its FWHM (x, y) summarises it."""
+def stated_probe(m, physics, args):
+    """The physics with the probe a person gave beyond a FWHM: a measured one (--probe: the PSF,
+    its FWHM the summary) or `--probe-fwhm-nm auto` (the blind estimate). Either is recorded in
+    the map's provenance (it travels into the result file)."""
     import dataclasses
 
-    from .degrade import resample_probe
-    from .probe import fwhm_of
+    from .degrade import Degradation
+    from .probe import blind, fwhm_of, measured_degradation
 
-    h = resample_probe(probe, probe_pixel_nm, d.pixel_nm)
-    keep = h > 1e-6 * h.max()
-    rows, cols = np.nonzero(keep.any(1))[0], np.nonzero(keep.any(0))[0]
-    cy, cx = np.unravel_index(int(np.argmax(h)), h.shape)
-    ry = max(cy - rows[0], rows[-1] - cy)  # symmetric about the peak: the probe stays centred
-    rx = max(cx - cols[0], cols[-1] - cx)
-    h = np.pad(h, ((ry, ry), (rx, rx)))[cy: cy + 2 * ry + 1, cx: cx + 2 * rx + 1]
-    h = h / h.sum()
-    fx, fy = fwhm_of(h, d.pixel_nm)
-    if min(fx, fy) < 0.5 * d.pixel_nm:
-        raise UserError(f"the measured probe's FWHM ({fx:.0f} x {fy:.0f} nm) is under half the grid's "
-                        f"{d.pixel_nm:g} nm pixel: is --probe-pixel-nm right?")
-    return dataclasses.replace(d, probe_fwhm_nm=round(fx, 2), probe_fwhm_y_nm=None if abs(fx - fy) < 1e-6 * fx
-                               else round(fy, 2), measured_probe=np.round(h, 9).tolist(),
-                               measured_probe_pixel_nm=float(d.pixel_nm))
+    measured = measured_probe(args)
+    auto = str(args.probe_fwhm_nm or "").strip().lower() == "auto"
+    if measured is not None and args.probe_fwhm_nm is not None:
+        raise UserError("give --probe FILE or --probe-fwhm-nm, not both (a measured probe's FWHM is read from it)")
+    if measured is not None:
+        probe, pixel = measured
+        fx, fy = fwhm_of(probe, pixel)
+        step = min(physics.scan_step_nm) if physics.scan_step_nm else pixel * 4
+        kept = measured_degradation(Degradation(fx, min(pixel, step / 4), 1, None), probe, pixel)
+        m.provenance["measured_probe"] = {"file": Path(args.probe).name, "fwhm_nm": [round(fx, 1), round(fy, 1)],
+                                          "pixel_nm": kept.pixel_nm, "intensity": kept.measured_probe}
+        return dataclasses.replace(physics, probe_fwhm_nm=(fx, fy), measured_probe=measured)
+    if auto:
+        if physics.scan_step_nm is None:
+            raise UserError("--probe-fwhm-nm auto estimates the probe from the map in units of its step, "
+                            "which is unknown: give --pixel-nm")
+        estimate = blind(m.data, physics.scan_step_nm)
+        m.provenance["probe_estimate"] = estimate
+        print(f"note: probe estimated from the map: {estimate['fwhm_nm'][0]:g} x {estimate['fwhm_nm'][1]:g} "
+              f"nm (+- {estimate['uncertainty_nm'][0]:g} x {estimate['uncertainty_nm'][1]:g})", file=sys.stderr)
+        return dataclasses.replace(physics, probe_fwhm_nm=tuple(float(v) for v in estimate["fwhm_nm"]))
+    return physics

@@ -41,11 +41,11 @@ def to_grid(maps: np.ndarray, pixel_nm: float, target_nm: float) -> np.ndarray:
 
 
 def validate(inp: XRFMap, enhanced: XRFMap, fine: XRFMap, step_nm: float, fine_pixel_nm: float,
-             probe_fwhm_nm=None, probe: np.ndarray | None = None) -> dict:
+             probe_fwhm_nm=None, measured_probe=None) -> dict:
     """The validation report (see the module's docstring). probe_fwhm_nm (x, y) or a measured
-    probe on the enhanced grid gives the RL baseline; without either it is None."""
+    probe (intensity, its pixel in nm) gives the RL baseline; without either it is None."""
     from .baselines import richardson_lucy, upsample
-    from .degrade import gaussian_probe
+    from .degrade import gaussian_probe, resample_probe
     from .metrics import frc_resolution_nm, psnr, psnr_per_element, ssim
 
     if inp.shape[0] != enhanced.shape[0]:
@@ -73,7 +73,10 @@ def validate(inp: XRFMap, enhanced: XRFMap, fine: XRFMap, step_nm: float, fine_p
     gt = pair.coarse.astype(np.float64)
     estimates = {"input": upsample(inp.data[ie], scale)[:, box[0], box[1]],
                  "enhanced": pair.fine}
-    if probe is None and probe_fwhm_nm is not None:
+    probe = None
+    if measured_probe is not None:
+        probe = resample_probe(np.asarray(measured_probe[0], np.float64), measured_probe[1], pixel)
+    elif probe_fwhm_nm is not None:
         probe = gaussian_probe(probe_fwhm_nm[0], pixel, probe_fwhm_nm[1])
     rl_iterations = None
     if probe is not None:

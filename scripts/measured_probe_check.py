@@ -29,7 +29,7 @@ from enhancer.enhance import enhance  # noqa: E402
 from enhancer.metrics import psnr  # noqa: E402
 from enhancer.phantoms import phantom  # noqa: E402
 from enhancer.probe import zone_plate_probe  # noqa: E402
-from enhancer.probe_cli import with_measured_probe  # noqa: E402
+from enhancer.probe import measured_degradation  # noqa: E402
 from enhancer.trust import consistency  # noqa: E402
 
 p = argparse.ArgumentParser()
@@ -52,7 +52,7 @@ for name, extra in runs.items():
         print("$", " ".join(cmd[1:]), file=sys.stderr, flush=True)
         subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
 
-zp = with_measured_probe(Degradation(200, 50, 4, 1000), zone_plate_probe(200, 10), 10)
+zp = measured_degradation(Degradation(200, 50, 4, 1000), zone_plate_probe(200, 10), 10)
 gauss = Degradation(200, 50, 4, 1000)
 models = {k: load_bundle(out / k) for k in runs}
 rows = []

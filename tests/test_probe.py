@@ -140,7 +140,7 @@ def test_measured_probe_is_the_psf_in_degrade_and_train(tmp_path):
     from enhancer.bundle import load_bundle
     from enhancer.degrade import Degradation, blur, sample
     from enhancer.probe import fwhm_of, zone_plate_probe
-    from enhancer.probe_cli import with_measured_probe
+    from enhancer.probe import measured_degradation
     from enhancer.trust import remeasure
 
     zp = zone_plate_probe(200, 10)
@@ -150,7 +150,7 @@ def test_measured_probe_is_the_psf_in_degrade_and_train(tmp_path):
     r = cli("degrade", "truth.npy", "coarse.npy", "--pixel-nm", 50, "--scale", 4, "--counts", 0,
             "--probe", "zp.npy", "--probe-pixel-nm", 10, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    h = with_measured_probe(Degradation(1, 50, 4, None), zp, 10).probe()  # on the 50 nm grid, centred
+    h = measured_degradation(Degradation(1, 50, 4, None), zp, 10).probe()  # on the 50 nm grid, centred
     assert h.shape[0] % 2 == 1 and np.unravel_index(np.argmax(h), h.shape) == (h.shape[0] // 2,) * 2
     assert np.allclose(fwhm_of(h, 50), (200, 200), rtol=0.05)
     expected = sample(blur(truth, h), 4)
@@ -167,3 +167,47 @@ def test_measured_probe_is_the_psf_in_degrade_and_train(tmp_path):
                         ([], "give the probe")):
         r = cli("degrade", "truth.npy", "c2.npy", "--pixel-nm", 50, *args, cwd=tmp_path)
         assert r.returncode == 2 and words in r.stderr, r.stderr
+
+
+def test_consistency_uses_the_measured_probe_and_its_gaussian_fit_does_not_explain_the_data(tmp_path):
+    """The true sample, measured through a zone plate's focus (side lobes), is consistent with its
+    measurement when the check re-measures with the measured probe, and not with the Gaussian of
+    the same FWHM."""
+    from enhancer.probe import measured_degradation, zone_plate_probe
+
+    zp = zone_plate_probe(200, 10)
+    np.save(tmp_path / "zp.npy", zp)
+    truth = phantom("cell", 256, 3, seed=2_000_400)
+    d = measured_degradation(Degradation(200, 50, 4, 1000), zp, 10)
+    np.save(tmp_path / "coarse.npy", d.apply(truth, seed=0))
+    np.save(tmp_path / "truth.npy", truth)
+    chi2 = {}
+    for name, args in (("measured", ["--probe", "zp.npy", "--probe-pixel-nm", 10]),
+                       ("gaussian", ["--probe-fwhm-nm", 200])):
+        r = cli("consistency", "coarse.npy", "truth.npy", "--model", "protocol-b", "--pixel-nm", 200, *args,
+                "--out", "chi2.npy", "--gain", "model", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        chi2[name] = json.loads(r.stdout)
+    assert chi2["measured"]["verdict"] == "consistent"
+    assert all(e["mean_chi2"] < 1.5 for e in chi2["measured"]["elements"].values())
+    assert chi2["gaussian"]["verdict"] == "inconsistent"
+    assert all(e["mean_chi2"] > 3 for e in chi2["gaussian"]["elements"].values())
+
+
+def test_enhance_probe_auto_records_the_blind_estimate(tmp_path):
+    truth = phantom("cell", 256, 3, seed=2_000_301)
+    np.save(tmp_path / "scan.npy", Degradation(200, 50, 1, 1000).apply(truth, seed=0))
+    r = cli("enhance", "scan.npy", "out.npy", "--model", "protocol-a", "--pixel-nm", 50,
+            "--probe-fwhm-nm", "auto", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "probe estimated from the map" in r.stderr
+    prov = json.loads(json.loads((tmp_path / "out.npy.json").read_text())["provenance"])  # the sidecar
+    estimate = prov["probe_estimate"]
+    assert estimate["method"] == "blind" and all(abs(v / 200 - 1) < 0.1 for v in estimate["fwhm_nm"])
+    assert prov["enhancement"]["probe_fwhm_nm"] == estimate["fwhm_nm"]
+    np.save(tmp_path / "flat.npy", np.ones((64, 64), np.float32))
+    r = cli("enhance", "flat.npy", "o2.npy", "--model", "protocol-a", "--pixel-nm", 50,
+            "--probe-fwhm-nm", "auto", cwd=tmp_path)
+    assert r.returncode == 2 and "flat" in r.stderr and not (tmp_path / "o2.npy").exists()
+    r = cli("enhance", "scan.npy", "o3.npy", "--model", "protocol-a", "--probe-fwhm-nm", "auto", cwd=tmp_path)
+    assert r.returncode == 2 and "--pixel-nm" in r.stderr
