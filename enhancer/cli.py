@@ -51,7 +51,6 @@ def cmd_info(args):
 
 def _degradation(args, fine_pixel_nm):
     from .degrade import Degradation
-
     from .probe import measured_degradation
     from .probe_cli import measured_probe
 
