@@ -16,7 +16,9 @@ pytestmark = pytest.mark.django_db(transaction=True)  # parsing closes old conne
 def demo():
     register_shipped_models(verbosity=0)
     call_command("demo_setup", stdout=open("/dev/null", "w"))
-    return Dataset.objects.get(original_name="hxn-fe-aggregate.zip")
+    from xrfweb.projects.management.commands.demo_setup import DEMO_NAME
+
+    return Dataset.objects.get(original_name=DEMO_NAME)
 
 
 def test_the_demo_states_the_readme_physics_and_estimates_the_dose(demo):
