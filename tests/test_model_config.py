@@ -83,3 +83,12 @@ def test_a_resumed_run_keeps_its_checkpoint_architecture_and_arguments(tmp_path)
     assert b.network.args == {"channels": 1, "blocks": 1, "filters": 4}
     assert b.config["training"]["loss"] == "mse" and b.config["training"]["lr"] == 5e-4
     assert b.config["normalisation"]["percentile"] == 99.9
+
+
+def test_the_web_reads_a_model_config_without_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, enhancer.model_config; assert 'torch' not in sys.modules, 'torch imported'"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr

@@ -52,13 +52,21 @@ class EnhancementModel(models.Model):
         return str(models_dir() / self.folder)
 
     @property
+    def spec(self):
+        """The config typed and checked (enhancer.model_config.ModelConfig; numpy only, no torch).
+        Every way a config gets here (shipped, trained, uploaded) has passed the same check."""
+        from enhancer.model_config import ModelConfig
+
+        return ModelConfig.from_dict(self.config, complete=False)
+
+    @property
     def pixel_nm(self) -> float | None:
         """The fine (output) pixel in nm."""
-        return self.config.get("pixel_nm")
+        return self.spec.pixel_nm
 
     @property
     def scale(self) -> int:
-        return int(self.config.get("scale") or 1)
+        return self.spec.scale or 1
 
     @property
     def scan_step_nm(self) -> float | None:
@@ -67,7 +75,8 @@ class EnhancementModel(models.Model):
 
     @property
     def probe_fwhm_nm(self) -> float | None:
-        return (self.config.get("degradation") or {}).get("probe_fwhm_nm")
+        degradation = self.spec.degradation
+        return degradation.probe_fwhm_nm if degradation else None
 
     @property
     def made_for(self) -> str:
@@ -96,4 +105,5 @@ class EnhancementModel(models.Model):
 
     @property
     def elements(self):
-        return self.config.get("elements", "any")
+        elements = self.spec.elements
+        return elements if elements == "any" else list(elements)
