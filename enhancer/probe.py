@@ -25,7 +25,7 @@ from scipy import optimize, special
 from . import UserError
 from .degrade import FWHM_PER_SIGMA
 
-SYSTEMATIC = 0.10  # relative spread of blind estimates on phantoms (docs/probe.md), added to the fit's
+SYSTEMATIC = 0.20  # relative spread of blind estimates on phantoms (docs/probe.md), added to the fit's
 MAX_RELATIVE_UNCERTAINTY = 0.5  # above this an estimate says nothing: refused
 MIN_LINE = 32  # pixels along an axis for a spectrum
 BETA = (1.5, 4.0)  # the signal prior's spectral slope: edges ~2, textured insides steeper

@@ -57,7 +57,7 @@ gauss = Degradation(200, 50, 4, 1000)
 models = {k: load_bundle(out / k) for k in runs}
 rows = []
 for i, kind in enumerate(a.kinds.split(",")):
-    truth = phantom(kind, 256, 3, seed=2_000_100 + i)
+    truth = phantom(kind, 192, 3, seed=2_000_100 + i)
     coarse = zp.apply(truth, seed=i)
     r = {"kind": kind, "input": psnr(upsample(coarse, 4), truth),
          "rl_measured": psnr(rl_oracle(coarse, zp.probe(), truth, 4)[0], truth),
