@@ -106,10 +106,10 @@ def test_the_job_page_tools(page, live_server, alice, job):
     # Fine-scan suggestions: the box covering most of the map is left out, and the page says so;
     # columns are named in words and the score explained.
     trust = page.text_content("#trust-summary")
-    if "Consistency verdict" in trust:
-        assert "left out" in page.text_content("#rois-dropped")
-        assert "Kind 0" not in trust and "Kind of feature" in trust
-        assert "brightness" in page.get_attribute("#rois th[title*=rarity]", "title")
+    assert "Consistency verdict" in trust  # every result carries its trust report
+    assert "left out" in page.text_content("#rois-dropped")
+    assert "Kind 0" not in trust and "Kind of feature" in trust
+    assert "brightness" in page.get_attribute("#rois th[title*=rarity]", "title")
     # Single-image FRC is no headline: no resolution chart, a caveat beside the numbers.
     assert page.locator("#resolution-bars").count() == 0
     assert "not a measure of the enhancement" in page.text_content("#resolution-method")

@@ -116,7 +116,30 @@ def test_the_model_curves_read_right(page, live_server, alice):
     layout = page.evaluate("""(() => { const l = document.querySelector('#quality')._fullLayout;
         return {dtick: l.xaxis.dtick, ssimTop: l.yaxis2.range[1], legendY: l.legend.y}; })()""")
     assert layout["dtick"] >= 1 and layout["ssimTop"] <= 1.0 and layout["legendY"] >= 1, layout
+
+    # The compare page's right axis: a few labels, not a pile; model names on one line.
+    Job.objects.create(kind="train", status="succeeded", created_by=alice, model=model,
+                       params={"name": model.name},
+                       curves=[{"step": s, "loss": 1 / s, "val_psnr": 20 + s / 7} for s in range(1, 300)])
+    page.goto(f"{live_server.url}/models/compare/?ids={model.id}")
+    page.wait_for_function("document.querySelector('#curves')._fullLayout?.yaxis2")
+    overlaps = page.evaluate("""(() => {
+        const r = [...document.querySelectorAll('#curves .y2tick text')].map(t => t.getBoundingClientRect())
+            .sort((a, b) => a.top - b.top);
+        return r.length > 1 ? r.slice(1).filter((b, i) => b.top < r[i].bottom).length : -1; })()""")
+    assert overlaps == 0  # labels exist, and none sits on another
+    assert page.evaluate("getComputedStyle(document.querySelector('th.nowrap')).whiteSpace") == "nowrap"
     assert not errors404, errors404
+
+
+def test_the_enhance_form_keeps_its_boxes_narrow_and_names_on_one_line(page, live_server, alice,
+                                                                        project, tiny_model):
+    make_dataset(project, alice)
+    sign_in(page, live_server.url)
+    page.goto(f"{live_server.url}/datasets/{Dataset.objects.get().id}/enhance/")
+    width = page.evaluate("document.querySelector('input[name=ensemble]').getBoundingClientRect().width")
+    assert width < 250, width  # the ensemble box no longer spans the page
+    assert page.evaluate("getComputedStyle(document.querySelector('#enhance-form td.nowrap')).whiteSpace") == "nowrap"
 
 
 def test_staff_approve_with_a_stated_reason_and_retire_after_confirming(page, live_server, staff):
