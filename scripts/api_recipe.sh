@@ -5,7 +5,7 @@
 #   XRFWEB_PASSWORD=... scripts/api_recipe.sh MAP_FILE STEP_NM PROBE_FWHM_NM
 #
 # Optional: XRFWEB_URL (http://127.0.0.1:8000), XRFWEB_USER (demo), XRFWEB_PROJECT (the user's
-# first project), XRFWEB_MODEL (the first approved model the API lists). Needs curl and jq.
+# first project), XRFWEB_MODEL (else the first approved model that fits the map). Needs curl, jq.
 # Prints the saved file's name; any error stops it with the server's reason (curl --fail).
 set -euo pipefail
 [ $# -eq 3 ] || { echo "usage: $0 MAP_FILE STEP_NM PROBE_FWHM_NM" >&2; exit 2; }
@@ -24,7 +24,6 @@ api() {  # api METHOD PATH [curl options...]: the JSON answer, or the error on s
 TOKEN=$(curl -sS --fail -d "username=${XRFWEB_USER:-demo}" --data-urlencode "password=$XRFWEB_PASSWORD" \
   "$URL/api/v1/auth/token/" | jq -r .token)
 PROJECT=${XRFWEB_PROJECT:-$(api GET projects/ | jq -r '.[0].id')}
-MODEL=${XRFWEB_MODEL:-$(api GET models/ | jq -r '[.[] | select(.status == "approved")][0].id')}
 
 DATASET=$(api POST "projects/$PROJECT/datasets/" -F "file=@$MAP" -F "pixel_nm=$STEP_NM" \
   -F "probe_fwhm_nm=$PROBE_NM" | jq -r .id)
@@ -38,8 +37,18 @@ while :; do
   esac
 done
 
-JOB=$(api POST jobs/ -H 'Content-Type: application/json' \
-  -d "{\"dataset\": $DATASET, \"model\": $MODEL}" | jq -r .id)
+# The job: with XRFWEB_MODEL, that model; else each approved model in turn until one fits this
+# map (the server's fit rule refuses the others with a 400 and the reason, printed here).
+JOB=
+for MODEL in ${XRFWEB_MODEL:-$(api GET models/ | jq -r '.[] | select(.status == "approved") | .id')}; do
+  OUT=$(mktemp)
+  CODE=$(curl -sS -o "$OUT" -w '%{http_code}' -H "Authorization: Token $TOKEN" -H 'Content-Type: application/json' \
+    -d "{\"dataset\": $DATASET, \"model\": $MODEL}" "$URL/api/v1/jobs/")
+  if [ "$CODE" = 201 ]; then JOB=$(jq -r .id "$OUT"); rm -f "$OUT"; break; fi
+  echo "model $MODEL: HTTP $CODE $(jq -r '.error // .' "$OUT")" >&2
+  rm -f "$OUT"
+done
+[ -n "$JOB" ] || { echo "no model could start on dataset $DATASET (reasons above)" >&2; exit 1; }
 echo "job $JOB started with model $MODEL" >&2
 while :; do
   STATE=$(api GET "jobs/$JOB/")
