@@ -82,22 +82,20 @@ class EnhancementModel(models.Model):
     def made_for(self) -> str:
         """What the model was made for, in words: the enhance form tells models apart by it
         (protocol-a and protocol-c share step and probe; their dose differs)."""
-        d = self.config.get("degradation") or {}
+        spec = self.spec
+        c = spec.conditions
+        if c:
+            span = lambda pair: "–".join(f"{v:g}" for v in pair)  # noqa: E731
+            return (f"any probe of {span(c.probe_fwhm_px)} output pixels, scale {span(c.scale)}, "
+                    f"{span(c.counts)} counts at the peak (told the step, probe and dose)")
         parts = []
-        ranges = self.config.get("conditions")
-        if ranges:
-            parts.append("any probe of " + "–".join(f"{v:g}" for v in ranges.get("probe_fwhm_px", []))
-                         + " output pixels, scale " + "–".join(f"{v:g}" for v in ranges.get("scale", []))
-                         + ", " + "–".join(f"{v:g}" for v in ranges.get("counts", []))
-                         + " counts at the peak (told the step, probe and dose)")
-            return "; ".join(parts)
         step, pixel, scale = self.scan_step_nm, self.pixel_nm, self.scale
         if step:
             parts.append(f"sharpens {step:g} nm scans on their own grid" if scale == 1 else
                          f"takes {step:g} nm scans to a {pixel:g} nm grid (× {scale})")
         if self.probe_fwhm_nm:
             parts.append(f"{self.probe_fwhm_nm:g} nm probe")
-        counts = d.get("counts")
+        counts = spec.degradation.counts if spec.degradation else None
         if counts:
             parts.append(f"{'low dose: ' if counts < 200 else ''}about {counts:g} counts at the "
                          "brightest pixel")
