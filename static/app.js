@@ -11,6 +11,15 @@ const xrf = (() => {
   // Text into Plotly (titles, ticks, legend and hover): Plotly reads a little HTML there (links,
   // styles), so names from uploads and model bundles go in escaped. The one helper for plots.
   const plotText = (s) => String(s ?? "").replace(/[&<>]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;" })[c]);
+  // One CSV line, by the rule of the server's exports (enhancer/formats/export.py csv_writer):
+  // a cell with a comma, quote or line break quoted, and text a spreadsheet would run as a formula
+  // (= + - @ | %, tab, CR) led by ' (OWASP's CSV injection advice). Numbers go in as they are.
+  const csvLine = (cells) => cells.map((c) => {
+    if (typeof c === "number") return String(c);
+    let s = String(c ?? "");
+    if (/^[=+\-@|%\t\r]/.test(s) && !/^-?[0-9.,]+$/.test(s)) s = `'${s}`;
+    return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  }).join(",");
   // One date format on every page, the server's included: 2026-12-01 15:13 UTC.
   const when = (iso) => (iso ? `${new Date(iso).toISOString().slice(0, 16).replace("T", " ")} UTC` : "");
   const live = (status) => ["queued", "running"].includes(status);
@@ -205,5 +214,5 @@ const xrf = (() => {
   }
   if ($("curves-data")) plotCurves($("curves"), JSON.parse($("curves-data").textContent));
 
-  return { esc, plotText, poll, jobKey, plotCurves, stepTicks, when, LEGEND_ABOVE };
+  return { esc, plotText, csvLine, poll, jobKey, plotCurves, stepTicks, when, LEGEND_ABOVE };
 })();

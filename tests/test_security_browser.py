@@ -1,6 +1,8 @@
 """Security in the pages (issue 21), in Debian's Chromium against the live server (and a real
 worker where a job must run): the Content-Security-Policy runs no inline script, strings from a
 model bundle and element names from an upload are shown as text, never as markup."""
+import csv
+import io
 import json
 import time
 
@@ -9,11 +11,13 @@ import pytest
 from tests.conftest import make_tiny_model
 from tests.reliability.corpus import MARKUP_NAMES, XSS, markup_in_every_string
 from tests.reliability.helpers import record
-from tests.test_browser_review import SECONDS, browser, page, sign_in  # noqa: F401  (fixtures)
+from tests.test_browser_job_review import downloaded_text
+from tests.test_browser_review import SECONDS, browser, drag, page, sign_in  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 # XSS runs only if markup became live: a page that shows it as text never sets window.__xss.
 LINK = MARKUP_NAMES[0]
+FORMULA = '=HYPERLINK("https://evil.example/","Fe, Zn")'
 WATCH_CSP = ("window.__csp = []; document.addEventListener('securitypolicyviolation', "
              "(e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));")
 
@@ -124,7 +128,6 @@ def test_model_page_shows_bundle_strings_as_text(page, live_server, alice):  # n
 
 def test_element_names_with_markup_stay_text_in_the_plots(page, live_server,  # noqa: F811
                                                           celery_worker_process, alice, project):
-    import io
 
     import numpy as np
 
@@ -134,9 +137,9 @@ def test_element_names_with_markup_stay_text_in_the_plots(page, live_server,  # 
     from xrfweb.jobs.models import Job
     from xrfweb.projects.models import Dataset
 
-    names = (LINK, "<b style='color:red'>Zn</b>")
+    names = (LINK, "<b style='color:red'>Zn</b>", FORMULA)
     buf = io.BytesIO()
-    np.savez(buf, maps=np.random.default_rng(0).random((2, 24, 32)).astype(np.float32),
+    np.savez(buf, maps=np.random.default_rng(0).random((3, 24, 32)).astype(np.float32),
              elements=np.array(names), pixel_size_nm=np.array([50.0, 50.0]))
     response = web_client(alice).post(
         f"/projects/{project.id}/upload/",
@@ -165,9 +168,29 @@ def test_element_names_with_markup_stay_text_in_the_plots(page, live_server,  # 
     title = page.text_content("#after .gtitle")
     assert title.startswith(LINK), title
     assert page.evaluate("window.__xss") is None
-    record("browser", "element names with <a href> and <b style> markup, file name with <img onerror>",
-           "tick labels, map titles and the totals table show the markup as text: no link, no "
-           "style, no handler")
+
+    # The page's own CSVs (rectangle totals, line profile): quoted cells, no formula.
+    page.wait_for_function("document.getElementById('map-status').textContent === ''")
+    page.check("input[name=tool][value=box]")
+    drag(page, "#after", (0.2, 0.2), (0.7, 0.8))
+    page.wait_for_selector("#roi tr >> nth=3", timeout=30 * SECONDS)
+    rows = list(csv.reader(io.StringIO(downloaded_text(page, "#roi-csv"), newline="")))
+    cells = [row[0] for row in rows[2:]]
+    assert [c.lstrip("'") for c in cells] == list(names) and all(len(r) == 5 for r in rows[1:])
+    assert not any(c.startswith(("=", "+", "-", "@")) for row in rows for c in row[:1]), rows
+    page.select_option("#element", FORMULA)
+    page.wait_for_function("document.getElementById('map-status').textContent === ''")
+    page.check("input[name=tool][value=line]")
+    drag(page, "#after", (0.2, 0.3), (0.8, 0.6))
+    page.wait_for_function("document.querySelector('#profile').data?.length === 2",
+                           timeout=30 * SECONDS)
+    rows = list(csv.reader(io.StringIO(downloaded_text(page, "#profile-csv"), newline="")))
+    assert len(rows[0]) == 4 and rows[0][3].startswith("'" + FORMULA), rows[0]
+    assert all(len(r) == 4 for r in rows)
+    record("browser", "element names with <a href> and <b style> markup and an =HYPERLINK formula, "
+           "file name with <img onerror>", "tick labels, map titles and the totals table show the "
+           "markup as text: no link, no style, no handler; the rectangle and profile CSVs quote "
+           "every name and lead the formula with '")
 
 
 def test_the_comparison_page_waits_for_a_place_then_draws(page, live_server, alice):  # noqa: F811

@@ -8,7 +8,7 @@ const xrfReview = (() => {
   const $ = (id) => document.getElementById(id);
   // Every string from the server (names from uploads, model.json) goes in as text: esc() for
   // HTML, pt() for Plotly's titles, ticks, legend and hover (one helper each, in app.js).
-  const { esc, plotText: pt } = xrf;
+  const { esc, plotText: pt, csvLine } = xrf;
   const query = (url, params) => `${url}${url.includes("?") ? "&" : "?"}${new URLSearchParams(params)}`;
   const PLOT = { responsive: true, displaylogo: false };
   const say = (id, text) => { const el = $(id); if (el) el.textContent = text; };
@@ -231,10 +231,10 @@ const xrfReview = (() => {
     }
 
     function profileCsv() {
-      const p = profileData, lines = [`map,distance_px,distance_um,${p.element} (${p.units || "value"})`];
+      const p = profileData, lines = [csvLine(["map", "distance_px", "distance_um", `${p.element} (${p.units || "value"})`])];
       for (const side of ["before", "after"]) {
         const d = p[side].distance;
-        p[side].values.forEach((v, k) => lines.push(`${side},${d.px[k]},${d.um ? d.um[k] : ""},${v}`));
+        p[side].values.forEach((v, k) => lines.push(csvLine([side, d.px[k], d.um ? d.um[k] : "", v])));
       }
       return lines.join("\n") + "\n";
     }
@@ -258,10 +258,10 @@ const xrfReview = (() => {
     }
 
     function roiCsv() {
-      const r = roiData, quote = (s) => `"${String(s).replace(/"/g, '""')}"`;
-      const head = `# rows ${r.input_px.rows.join("-")}, columns ${r.input_px.cols.join("-")} of the input grid; units ${r.units || "map units"}`;
-      return [head, "element,total_before,total_after,mean_before,mean_after",
-        ...r.elements.map((e) => [quote(e.element), e.before_sum, e.after_sum, e.before_mean, e.after_mean].join(","))].join("\n") + "\n";
+      const r = roiData, units = String(r.units || "map units").replace(/[\r\n]+/g, " ");
+      const head = `# rows ${r.input_px.rows.join("-")}, columns ${r.input_px.cols.join("-")} of the input grid; units ${units}`;
+      return [head, csvLine(["element", "total_before", "total_after", "mean_before", "mean_after"]),
+        ...r.elements.map((e) => csvLine([e.element, e.before_sum, e.after_sum, e.before_mean, e.after_mean]))].join("\n") + "\n";
     }
 
     function download(name, text) {
