@@ -34,6 +34,8 @@ def save_maps(path, xrfmap):
 
 
 def cmd_info(args):
+    from .physics import estimate_counts
+
     m = read(args.file, args.pixel_nm)
     px = m.pixel_size_nm
     print(json.dumps({
@@ -46,6 +48,7 @@ def cmd_info(args):
         "scalers": sorted(m.scalers),
         "extras": sorted(m.extras),
         "units": m.units,
+        "counts_estimate": estimate_counts(m.data),  # peak counts from the Poisson noise; null: no telling
     }))
 
 

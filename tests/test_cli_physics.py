@@ -91,3 +91,8 @@ def test_help_documents_the_contract():
     for flag in ("--pixel-nm", "--probe-fwhm-nm", "--scale", "--counts", "--ensemble", "FX,FY"):
         assert flag in out
     assert "nearest 3 output pixels" in " ".join(out.split())
+
+
+def test_info_reports_the_dose_estimated_from_the_data(folder):
+    info = json.loads(cli("info", folder / "scan.npy").stdout)
+    assert 350 < info["counts_estimate"] < 650  # simulated at 500 counts at the clean peak
