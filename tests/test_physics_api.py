@@ -121,3 +121,24 @@ def test_a_dataset_parsed_before_doses_were_estimated_gets_one_when_enhanced(pro
     web_client(alice).get(f"/datasets/{dataset.id}/enhance/")
     dataset.refresh_from_db()
     assert dataset.counts_estimate and dataset.counts_estimate > 0
+
+
+def test_the_dataset_page_shows_unknown_and_states_the_physics_like_the_api(project, alice, bob, charlie):
+    dataset = make_dataset(project, alice)
+    dataset.pixel_size_nm = None
+    dataset.save()
+    page = f"/datasets/{dataset.id}/"
+    html = web_client(bob).get(page).content.decode()  # a collaborator
+    assert 'id="physics-step">unknown' in html and 'id="physics-probe">unknown' in html
+    assert 'id="physics-dose">unknown' in html and 'id="physics-form"' in html
+    form = {"action": "physics", "pixel_nm": "45,55", "probe_fwhm_nm": "30", "next": page}
+    response = web_client(bob).post(f"/datasets/{dataset.id}/enhance/", form)
+    assert response.status_code == 302 and response.url == page  # back where the form was
+    dataset.refresh_from_db()
+    assert dataset.scan_step_nm == (45.0, 55.0) and dataset.probe_fwhm_nm == (30.0, 30.0)
+    html = web_client(bob).get(page).content.decode()
+    assert 'id="physics-step">45 × 55 nm' in html and 'id="physics-probe">30 nm' in html
+    stranger = web_client(charlie).post(f"/datasets/{dataset.id}/enhance/", {**form, "probe_fwhm_nm": "99"})
+    assert stranger.status_code == 404
+    dataset.refresh_from_db()
+    assert dataset.probe_fwhm_nm == (30.0, 30.0)
