@@ -259,8 +259,14 @@ def model_detail(request, model_id: int):
     model = access.get_model_for_user(request.user, model_id)
     page = {"page": "modelPage", "urls": {"curves": reverse("model-curves", args=[model.id]),
                                           "example": reverse("model-example", args=[model.id])}}
+    try:  # a config that fails the check still gets its page, saying why, not a 500
+        model.spec
+        config_error = ""
+    except UserError as e:
+        config_error = str(e)
     return render(request, "review/model.html", {
         "model": model, "training_job": _training_job(request.user, model), "page": page,
+        "config_error": config_error,
         "others": access.models_for_user(request.user).exclude(id=model.id)})
 
 
