@@ -251,7 +251,9 @@ def test_a_failure_mid_write_leaves_nothing_behind(tmp_path, layout, monkeypatch
     listing = sorted(p.relative_to(res) for p in res.rglob("*"))
     fail_at_chi2(layout, monkeypatch)
     with pytest.raises(OSError, match="disk full"):
-        write_result(original, enhanced_of(original), previous)
+        # HDF5 results are written in a sandboxed child (formats/safety.py) that runs this same
+        # code; sandboxed=True runs it here, where the failure can be injected
+        write_result(original, enhanced_of(original), previous, sandboxed=layout in HDF5)
     assert sorted(p.relative_to(res) for p in res.rglob("*")) == listing  # no temp, no sidecar
     assert (previous / "old.tiff" if previous.is_dir() else previous).read_bytes() == b"old result"
 
@@ -262,11 +264,11 @@ def test_partial_or_misplaced_trust_maps_are_refused_before_writing(tmp_path):
     partial = enhanced_of(original)
     del partial.extras[f"chi2:{original.elements[1]}"]
     with pytest.raises(ValueError, match=f"not for {original.elements[1]}"):
-        write_result(original, partial, tmp_path / "a.h5")
+        write_result(original, partial, tmp_path / "a.h5", sandboxed=True)  # the child's own check
     coarse = enhanced_of(original)
     coarse.extras[f"uncertainty:{original.elements[0]}"] = np.ones(original.shape[1:], np.float32)
     with pytest.raises(ValueError, match="enhanced grid"):
-        write_result(original, coarse, tmp_path / "b.h5")
+        write_result(original, coarse, tmp_path / "b.h5", sandboxed=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
 
 

@@ -154,7 +154,9 @@ def _run_child(entry: str, extra: dict, out: Path, name: str, timeout_s, memory_
         if err["kind"] == "memory":
             raise UserError(f"{doing} {name} needs more than {memory_mb} MB of memory; stopped")
         if err["kind"] == "other":
-            raise UserError(f"{name} could not be read (damaged?): {err['message']}")
+            if doing == "reading":
+                raise UserError(f"{name} could not be read (damaged?): {err['message']}")
+            raise UserError(f"{doing} {name} failed: {err['message']}")
         raise UserError(err["message"])
     if proc.returncode != 0 or not (out / "meta.json").is_file():
         tail = stderr_path.read_bytes()[-4000:].decode(errors="replace")
