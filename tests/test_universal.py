@@ -85,7 +85,7 @@ def test_training_resumes_and_records_each_command(tmp_path):
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     import json
     st = json.loads(state["state"])
-    assert st["step"] == 4 and [h["step"] for h in st["history"]] == [1, 2, 3, 4]
+    assert st["step"] == 4 and [h["step"] for h in st["history"]] == [0, 1, 2, 3, 4]  # the start is scored too
     assert load_bundle(out).config["command"].startswith("first")
 
 
