@@ -111,3 +111,14 @@ def test_the_wiener_start_deconvolves_the_stated_probe_and_keeps_the_mean():
         assert start.shape == truth.shape
         assert psnr(start, truth) > psnr(upsample(g, s), truth) + 0.5
         assert abs(start.mean() - g.mean()) < 0.01 * g.mean()  # the padding moves it a little; enhance restores it
+
+
+def test_the_benchmark_keeps_its_baselines_and_resumes_from_them(tmp_path, monkeypatch):
+    from enhancer import bench_universal as bu
+
+    maps = [("cell", phantom("cell", 32, 1, seed=9))]
+    first = bu.cached_baselines(tmp_path, maps, [((2.0, 2.0), 1, 500.0)])
+    monkeypatch.setattr(bu, "rl_oracle", lambda *a: (_ for _ in ()).throw(AssertionError("recomputed")))
+    assert bu.cached_baselines(tmp_path, maps, [((2.0, 2.0), 1, 500.0)]) == first
+    with pytest.raises(AssertionError, match="recomputed"):  # another map set is another cache
+        bu.cached_baselines(tmp_path, [("cell", phantom("cell", 32, 1, seed=10) * 2)], [((2.0, 2.0), 1, 500.0)])
