@@ -122,3 +122,10 @@ def test_the_benchmark_keeps_its_baselines_and_resumes_from_them(tmp_path, monke
     assert bu.cached_baselines(tmp_path, maps, [((2.0, 2.0), 1, 500.0)]) == first
     with pytest.raises(AssertionError, match="recomputed"):  # another map set is another cache
         bu.cached_baselines(tmp_path, [("cell", phantom("cell", 32, 1, seed=10) * 2)], [((2.0, 2.0), 1, 500.0)])
+
+
+def test_the_protocol_benchmark_tells_a_conditioned_model_the_case_physics():
+    from enhancer.bench import run_case
+
+    rows = run_case("B", small_universal(), [("cell", phantom("cell", 48, 1, seed=11))], self_ensemble=False)
+    assert rows["network"][0]["psnr"] > 0 and "network_x8" not in rows

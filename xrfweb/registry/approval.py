@@ -79,7 +79,7 @@ def _measure(model: EnhancementModel) -> dict:
                 "reason": "no case of the benchmark protocol fits this model's step and probe "
                           f"({', '.join(f'{c}: {p * s:g} nm step, {f:g} nm probe' for c, (p, f, s, _, _) in CASES.items())})"}
     bundle = load_bundle(model.bundle_ref)
-    summary = {case: summarise(run_case(case, bundle, held_out_set(quick=True)))
+    summary = {case: summarise(run_case(case, bundle, held_out_set(quick=True), self_ensemble=False))
                for case in cases}
 
     def gain(other):
