@@ -137,22 +137,14 @@ def _step(m, given, flag: str, what: str) -> float:
 def cmd_validate(args):
     from .formats import read, read_enhanced
     from .formats.write import atomic_file
-    from .validate import validate
+    from .validate import validate_result
 
     inp = read(args.input)
     enhanced = read_enhanced(args.enhanced, inp)
     fine = read(args.fine)
     step = _step(inp, args.pixel_nm, "--pixel-nm", args.input)
     fine_pixel = _step(fine, args.fine_pixel_nm, "--fine-pixel-nm", args.fine)
-    made = enhanced.provenance.get("enhancement") or {}
-    probe = made.get("probe_fwhm_nm")
-    if probe is not None:
-        probe = tuple(probe) if isinstance(probe, (list, tuple)) else (float(probe), float(probe))
-    kept = enhanced.provenance.get("measured_probe") or {}
-    measured = (kept["intensity"], kept["pixel_nm"]) if kept.get("intensity") else None
-    report = validate(inp, enhanced, fine, step, fine_pixel, probe_fwhm_nm=probe, measured_probe=measured)
-    report["rl_probe"] = (f"measured ({kept.get('file')})" if measured else
-                          f"Gaussian {probe[0]:g} x {probe[1]:g} nm" if probe else None)
+    report = validate_result(inp, enhanced, fine, step, fine_pixel)
     with atomic_file(args.out) as tmp:
         tmp.write_text(json.dumps(report, indent=1))
     print(json.dumps({k: report[k] for k in ("offset_px", "overlap_px", "psnr_db", "ssim", "frc_nm", "elements")}))

@@ -100,3 +100,20 @@ def validate(inp: XRFMap, enhanced: XRFMap, fine: XRFMap, step_nm: float, fine_p
     report["psnr_db"].setdefault("rl", None)
     report["ssim"].setdefault("rl", None)
     return report
+
+
+def validate_result(inp: XRFMap, enhanced: XRFMap, fine: XRFMap, step_nm: float, fine_pixel_nm: float,
+                    probe_fwhm_nm=None) -> dict:
+    """validate() with the RL baseline's probe taken from the result's provenance (the probe it was
+    enhanced with, measured or Gaussian), else probe_fwhm_nm (x, y); the report names it
+    (rl_probe). The CLI and the web's validation both call this."""
+    made = enhanced.provenance.get("enhancement") or {}
+    probe = made.get("probe_fwhm_nm") or probe_fwhm_nm
+    if probe is not None:
+        probe = (float(probe[0]), float(probe[1])) if isinstance(probe, (list, tuple)) else (float(probe),) * 2
+    kept = enhanced.provenance.get("measured_probe") or {}
+    measured = (kept["intensity"], kept["pixel_nm"]) if kept.get("intensity") else None
+    report = validate(inp, enhanced, fine, step_nm, fine_pixel_nm, probe_fwhm_nm=probe, measured_probe=measured)
+    report["rl_probe"] = (f"measured ({kept.get('file')})" if measured else
+                          f"Gaussian {probe[0]:g} x {probe[1]:g} nm" if probe else None)
+    return report

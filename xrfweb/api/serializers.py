@@ -103,8 +103,17 @@ class JobSerializer(serializers.ModelSerializer):
         model = Job
         fields = ["id", "kind", "status", "progress", "message", "error", "queue_position",
                   "worker", "created", "started", "finished", "duration_s", "project", "dataset",
-                  "model", "params", "cancel_requested", "results"]
+                  "model", "params", "cancel_requested", "results", "validation"]
         read_only_fields = fields
+
+    validation = serializers.SerializerMethodField(
+        help_text="the check against a fine scan (POST .../validate/): null until it is done; then "
+                  "the report (psnr_db, ssim, frc_nm for input, enhanced, rl; offset_px, overlap_px) "
+                  "or, when it failed, {\"error\": words}")
+
+    def get_validation(self, job) -> dict | None:
+        v = job.validation
+        return None if not v or v.get("status") == "running" else v
 
     def get_queue_position(self, job) -> int | None:
         return job.queue_position()
@@ -124,3 +133,8 @@ class JobCreateSerializer(serializers.Serializer):
                                      help_text="output grid = scan step / scale (1-4); default: the "
                                                "model's own, or for universal the one that puts the "
                                                "probe's FWHM nearest 3 output pixels")
+
+
+class ValidateSerializer(serializers.Serializer):
+    fine_dataset = serializers.IntegerField(help_text="a ready dataset of the job's project: a finer "
+                                                      "scan of part of the same area")

@@ -19,6 +19,7 @@ v1 = [
     path("jobs/", views.jobs, name="api-jobs"),
     path("jobs/<int:job_id>/", views.job_detail, name="api-job"),
     path("jobs/<int:job_id>/cancel/", views.job_cancel, name="api-job-cancel"),
+    path("jobs/<int:job_id>/validate/", views.job_validate, name="api-job-validate"),
     path("jobs/<int:job_id>/result/", views.job_result, name="api-job-result"),
 ]
 

@@ -191,6 +191,18 @@ def job_cancel(request, job_id: int):
     return Response(s.JobSerializer(job).data)
 
 
+@extend_schema(request=s.ValidateSerializer, responses={202: s.JobSerializer, 400: OpenApiTypes.OBJECT})
+@api_view(["POST"])
+@parser_classes([JSONParser, FormParser, MultiPartParser])
+def job_validate(request, job_id: int):
+    """Validate the job's result against a fine scan on the worker; `validation` in the job's
+    detail holds the report once done."""
+    job = access.get_job_for_user(request.user, job_id)
+    data = _valid(s.ValidateSerializer, request)
+    job = services.start_validation(job, data["fine_dataset"])
+    return Response(s.JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
 @extend_schema(
     parameters=[OpenApiParameter("format", str, enum=list(results.FORMATS),
                                  description="default: the job's own (h5 for an HDF5 input, "

@@ -47,6 +47,9 @@ class Job(models.Model):
     worker = models.CharField(max_length=200, blank=True)  # hostname of the worker running it
     heartbeat = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # enhance: the check against a fine scan (POST .../validate/): null until asked; then
+    # {"status": "running"|"done"|"failed", "fine_dataset": id, "error": words, **the report}
+    validation = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created"]

@@ -143,3 +143,33 @@ def request_cancel(job: Job) -> Job:
     )
     job.refresh_from_db()
     return job
+
+
+def start_validation(job: Job, fine_dataset_id) -> Job:
+    """Score a succeeded enhancement against a fine scan (a ready dataset of the job's project)
+    on the worker (jobs.validate_job). Raises UserError with the reason when it cannot start."""
+    from xrfweb.jobs import tasks
+    from xrfweb.queueing import send_after_commit
+
+    if job.kind != Job.Kind.ENHANCE or job.status != Job.Status.SUCCEEDED:
+        raise UserError(f"job {job.id} is a {job.status} {job.kind} job: only a succeeded "
+                        "enhancement can be validated")
+    try:
+        fine = Dataset.objects.get(id=int(fine_dataset_id), project_id=job.project_id)
+    except (Dataset.DoesNotExist, ValueError, TypeError, OverflowError):
+        raise UserError(f"fine_dataset must be the id of a dataset in this job's project "
+                        f"(got {fine_dataset_id!r})") from None
+    if fine.status != Dataset.Status.READY:
+        raise UserError(f"dataset {fine} is {fine.status}, not ready")
+    if fine.pixel_nm is None:
+        raise UserError(f"the pixel size of {fine} is unknown: state it on its page first")
+    with transaction.atomic():
+        # one at a time per job: the row lock makes two requests at once start one
+        locked = Job.objects.select_for_update().get(id=job.id)
+        if (locked.validation or {}).get("status") == "running":
+            raise UserError(f"job {job.id} is being validated already; wait for it")
+        locked.validation = {"status": "running", "fine_dataset": fine.id}
+        locked.save(update_fields=["validation"])
+        send_after_commit(tasks.validate_job, job.id)
+    job.refresh_from_db()
+    return job

@@ -32,3 +32,9 @@ def fail_jobs_left_running(sender, **kwargs) -> None:
     with its previous life (SIGKILL, power cut)."""
     runner.fail_jobs_of_dead_worker(sender.hostname)
     runner.reap_stale_jobs()
+
+
+@shared_task(name="jobs.validate_job")
+def validate_job(job_id: int) -> None:
+    """Validate a job's result against the fine scan its row names; the outcome goes on the row."""
+    work.validate(job_id)

@@ -115,3 +115,43 @@ def train(job: Job, reporter) -> None:
             created_by=job.created_by,
         )
         Job.objects.filter(id=job.id).update(model=model)
+
+
+def validate(job_id: int) -> None:
+    """jobs.validate_job: the job's result against the fine scan its row names
+    (enhancer.validate.validate_result); the report, or why not in words, on the row."""
+    import logging
+
+    from enhancer.formats import read_enhanced
+    from enhancer.validate import validate_result
+
+    job = Job.objects.select_related("dataset").get(id=job_id)
+    asked = job.validation or {}
+    if asked.get("status") != "running":  # a second delivery of a finished one
+        return
+    outcome = {"fine_dataset": asked.get("fine_dataset")}
+    try:
+        fine_set = Dataset.objects.get(id=asked.get("fine_dataset"), project_id=job.project_id)
+        fine_pixel = fine_set.pixel_nm
+        if fine_pixel is None:
+            raise UserError(f"the pixel size of {fine_set} is unknown")
+        step = job.params.get("scan_step_nm") or job.dataset.scan_step_nm
+        if not step:
+            raise UserError(f"the scan step of {job.dataset} is unknown")
+        fmt = results.native(job)
+        if fmt is None:
+            raise UserError(f"job {job.id} has no result to validate")
+        inp = job.dataset.read_map()
+        enhanced = read_enhanced(job.result_dir / results.FORMATS[fmt][0], inp)
+        fine = fine_set.read_map()
+        report = validate_result(inp, enhanced, fine, (step[0] + step[1]) / 2, fine_pixel,
+                                 probe_fwhm_nm=job.params.get("probe_fwhm_nm"))
+        outcome.update(report, status="done", fine_dataset_name=fine_set.original_name)
+    except Dataset.DoesNotExist:
+        outcome.update(status="failed", error="the fine scan's dataset was deleted")
+    except UserError as e:
+        outcome.update(status="failed", error=str(e))
+    except Exception:
+        logging.getLogger(__name__).exception("validation of job %s failed", job_id)
+        outcome.update(status="failed", error="the validation failed unexpectedly (see the worker's log)")
+    Job.objects.filter(id=job_id).update(validation=outcome)
