@@ -137,3 +137,31 @@ def test_the_dataset_page_zooms_every_element_together_and_overlays_three(page, 
     pixel = page.evaluate("document.querySelector('#rgb').data[0].z[5][5]")
     assert len(pixel) == 3 and pixel[0] == pixel[2]  # red and blue are both Fe
     assert "red Fe" in page.text_content("#rgb .gtitle")
+
+
+def test_the_job_page_validates_against_a_fine_scan_and_shows_it_when_done(page, live_server, alice, job):
+    """The form starts it; the page waits for the worker (here: the row changed by the test) and
+    shows the numbers and the fine scan's resolution as the headline."""
+    from tests.conftest import make_dataset
+
+    fine = make_dataset(job.project, alice, name="fine <scan>.h5", pixel_nm=12.5)
+    sign_in(page, live_server.url)
+    page.goto(f"{live_server.url}/jobs/{job.id}/")
+    page.wait_for_selector("#validate-form", state="visible", timeout=60 * SECONDS)
+    assert page.inner_text("#validate-form select") == "fine <scan>.h5 (12.50 nm)"
+    page.click("#validate-form button")
+    page.wait_for_selector("#validation-running", timeout=30 * SECONDS)
+    job.refresh_from_db()
+    assert job.validation == {"status": "running", "fine_dataset": fine.id}
+    numbers = {"input": 20.0, "enhanced": 24.5, "rl": 23.0}
+    job.validation = {"status": "done", "fine_dataset": fine.id, "fine_dataset_name": fine.original_name,
+                      "psnr_db": numbers, "ssim": {"input": 0.5, "enhanced": 0.7, "rl": 0.6},
+                      "frc_nm": {"input": 61.0, "enhanced": 38.0}, "offset_px": [4, 6], "overlap_px": [20, 30],
+                      "correlation": 0.91, "pixel_nm": 25.0, "elements": ["Fe", "Zn"], "rl_probe": None}
+    job.save()
+    page.wait_for_selector("#validated-resolution", state="visible", timeout=60 * SECONDS)
+    assert "38 nm enhanced" in page.inner_text("#validated-resolution")
+    assert "fine <scan>.h5" in page.inner_text("#validated-resolution")
+    assert "24.50" in page.inner_text("#validation-numbers")
+    page.wait_for_function("document.getElementById('resolution-method').textContent.includes('38')",
+                           timeout=60 * SECONDS)

@@ -9,7 +9,7 @@ import tifffile
 
 from enhancer.degrade import Degradation
 from enhancer.phantoms import phantom
-from tests.conftest import api_client, make_dataset, make_finished_job, make_tiny_model
+from tests.conftest import api_client, make_dataset, make_finished_job, make_tiny_model, web_client
 from tests.test_chain_enhance import wait_status
 from xrfweb.projects.models import Project
 
@@ -67,6 +67,13 @@ def test_a_job_is_validated_against_a_fine_scan_by_the_worker(celery_worker_proc
     for key in ("input", "enhanced", "rl"):
         assert np.isfinite(v["psnr_db"][key]) and -1 <= v["ssim"][key] <= 1
     assert v["rl_probe"] == "Gaussian 80 x 80 nm"  # the probe the job ran with
+    # The job page: the numbers, and the fine scan's FRC as the resolution headline.
+    web = web_client(alice)
+    page = web.get(url.removeprefix("/api/v1")).content.decode()
+    assert 'id="validated-resolution"' in page and "fine.zip" in page
+    assert f"{v['psnr_db']['enhanced']:.2f}" in page and f"{v['ssim']['rl']:.3f}" in page
+    review = web.get(url.removeprefix("/api/v1") + "review.json").json()
+    assert review["validation"]["resolution_nm"] == v["frc_nm"]["enhanced"]
 
     # A fine scan of another sample: the worker's refusal, in words, on the row.
     other = phantom("particles", 192, 2, seed=99)
@@ -99,3 +106,28 @@ def test_validate_refuses_what_it_cannot_score_and_hides_jobs_from_strangers(ali
     assert api_client(charlie).post(url, {"fine_dataset": mine.id}, format="json").status_code == 404
     job.refresh_from_db()
     assert job.validation is None  # nothing was started
+
+
+@pytest.mark.django_db
+def test_the_job_page_offers_the_projects_ready_scans_and_escapes_what_users_named(alice, charlie, tiny_model):
+    project = Project.objects.create(name="p", owner=alice)
+    job = make_finished_job(make_dataset(project, alice), tiny_model, alice)
+    fine = make_dataset(project, alice, name="<img src=x onerror=alert(1)>.h5", pixel_nm=12.5)
+    make_dataset(project, alice, name="still-parsing.h5", status="parsing")
+    web = web_client(alice)
+    page = web.get(f"/jobs/{job.id}/").content.decode()
+    assert f'<option value="{fine.id}"' in page and "still-parsing" not in page
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;.h5" in page
+
+    response = web.post(f"/jobs/{job.id}/validate/", {"fine_dataset": fine.id})
+    assert response.status_code == 302 and response["Location"] == f"/jobs/{job.id}/#validation"
+    job.refresh_from_db()
+    assert job.validation == {"status": "running", "fine_dataset": fine.id}
+    assert 'data-running="1"' in web.get(f"/jobs/{job.id}/").content.decode()
+    assert web_client(alice).get(f"/jobs/{job.id}/status.json").json()["validation_status"] == "running"
+
+    job.validation = {"status": "failed", "fine_dataset": fine.id, "error": "no <b>match</b>"}
+    job.save()
+    page = web.get(f"/jobs/{job.id}/").content.decode()
+    assert "The validation failed: no &lt;b&gt;match&lt;/b&gt;" in page and "Validate again" in page
+    assert web_client(charlie).post(f"/jobs/{job.id}/validate/", {"fine_dataset": fine.id}).status_code == 404

@@ -104,6 +104,18 @@ const xrfReview = (() => {
       }, $("poll-error"), xrf.jobKey);
     }
 
+    // A validation on the worker: the page reloads once it has finished (its numbers are
+    // rendered by the server, escaped by the template).
+    function watchValidation() {
+      if (!$("validation") || !$("validation").dataset.running) return;
+      xrf.poll(urls.status, (job) => {
+        if (job.validation_status === "running") return true;
+        location.reload();
+        return false;
+      }, $("poll-error"));
+    }
+    watchValidation();
+
     async function loadReview() {
       started.review = true;
       $("review").hidden = false;

@@ -3,6 +3,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -28,6 +29,7 @@ def job_summary(job: Job) -> dict:
         "project_name": str(job.project or ""),
         "cancel_requested": job.cancel_requested,
         "results": sorted(results.available(job)),
+        "validation_status": (job.validation or {}).get("status"),  # running, done, failed or None
     }
 
 
@@ -74,6 +76,20 @@ def job_result(request, job_id: int, fmt: str):
         return results.result_response(job, fmt)
     except results.ResultNotReady as e:
         return HttpResponse(str(e), status=409, content_type="text/plain")
+
+
+@login_required
+@require_POST
+def job_validate(request, job_id: int):
+    """The job page's "Validate against a fine scan": the API's own start (services.start_validation)."""
+    job = access.get_job_for_user(request.user, job_id)
+    try:
+        services.start_validation(job, request.POST.get("fine_dataset"))
+    except UserError as e:
+        messages.error(request, f"Not started: {e}")
+    else:
+        messages.success(request, "Validation queued: its numbers appear here when the worker is done.")
+    return redirect(reverse("job-detail", args=[job.id]) + "#validation")
 
 
 def _scale(raw):

@@ -113,7 +113,20 @@ def job_detail(request, job_id: int):
                          "maps": f"{urls['maps']}?{urlencode({'element': first})}"}
             if first else None}
     return render(request, "review/job.html", {"job": job, "formats": formats, "page": page,
-                                               "scalers": job.dataset.scalers if done else []})
+                                               "scalers": job.dataset.scalers if done else [],
+                                               **validation_context(job, done)})
+
+
+def validation_context(job: Job, done) -> dict:
+    """The job page's check against a fine scan: the report's numbers as rows, and the ready
+    datasets of the job's project a user may choose as the fine scan."""
+    v = job.validation or {}
+    rows = [(label, v["psnr_db"].get(key), v["ssim"].get(key), v["frc_nm"].get(key))
+            for key, label in (("input", "input (bicubic)"), ("enhanced", "enhanced"),
+                               ("rl", "Richardson-Lucy"))] if v.get("status") == "done" else []
+    choices = (job.project.datasets.filter(status="ready").exclude(id=job.dataset_id)
+               if done and job.project else [])
+    return {"validation": v, "validation_rows": rows, "fine_choices": choices}
 
 
 def _job_review(request, job_id: int) -> data.JobReview:
@@ -155,7 +168,10 @@ def job_review(request, job_id: int):
     downloads = {fmt: {"page": reverse("job-result", args=[job.id, fmt]),
                        "api": reverse("api-job-result", args=[job.id]) + f"?format={fmt}"}
                  for fmt in results.available(job)}
-    return {**review.summary, "downloads": downloads}
+    v = job.validation or {}  # on the row, not in the cached summary: it changes after the job
+    validated = {"resolution_nm": v["frc_nm"].get("enhanced"), "fine_dataset": v.get("fine_dataset_name")} \
+        if v.get("status") == "done" else None
+    return {**review.summary, "downloads": downloads, "validation": validated}
 
 
 @json_view
