@@ -212,6 +212,20 @@ const xrf = (() => {
       return false;
     }, $("poll-error"));
   }
+  // The blind probe estimate runs on a worker: the dataset page reloads once it is done; "Use it"
+  // puts it in the physics form and saves it (the form keeps the stated step).
+  const estimate = $("probe-estimate");
+  if (estimate && estimate.dataset.status === "running") {
+    poll(estimate.dataset.url, (data) => {
+      if ((data.probe_estimate || {}).status === "running") return true;
+      location.reload();
+      return false;
+    }, $("poll-error"));
+  }
+  if ($("use-probe")) $("use-probe").addEventListener("click", () => {
+    $("id_probe_fwhm_nm").value = $("use-probe").dataset.probe;
+    $("physics-form").requestSubmit();
+  });
   if ($("curves-data")) plotCurves($("curves"), JSON.parse($("curves-data").textContent));
 
   return { esc, plotText, csvLine, poll, jobKey, plotCurves, stepTicks, when, LEGEND_ABOVE };

@@ -229,7 +229,8 @@ CELERY_TASK_ROUTES = {
     "jobs.train_model": {"queue": GPU_QUEUE},
     "registry.benchmark_model": {"queue": GPU_QUEUE},
     "projects.parse_dataset": {"queue": DEFAULT_QUEUE},
-    "jobs.validate_job": {"queue": DEFAULT_QUEUE},  # numpy on the CPU, minutes at most
+    "jobs.validate_job": {"queue": DEFAULT_QUEUE},
+    "projects.estimate_probe": {"queue": DEFAULT_QUEUE},  # numpy on the CPU, minutes at most
 }
 # No global time limit (training runs for hours); the job tasks set their own from XRFWEB_JOB_MAX_HOURS.
 CELERY_TASK_TIME_LIMIT = None

@@ -32,7 +32,7 @@ class DatasetSerializer(serializers.ModelSerializer):
         model = Dataset
         fields = ["id", "project", "name", "status", "error", "elements", "shape",
                   "pixel_size_nm", "pixel_nm", "scan_step_nm", "probe_fwhm_nm", "counts_estimate",
-                  "scalers", "source_format", "units", "size_bytes", "created"]
+                  "scalers", "source_format", "units", "size_bytes", "probe_estimate", "created"]
         read_only_fields = fields
 
 

@@ -60,6 +60,9 @@ class Dataset(models.Model):
     pixel_size_nm = models.JSONField(null=True, blank=True)  # [y, x]
     scalers = models.JSONField(default=list, blank=True)
     units = models.CharField(max_length=40, blank=True)
+    # The blind probe estimate (enhancer.probe.blind), asked for on the dataset page: null until
+    # asked; then {"status": "running"|"done"|"failed", "error": words, **blind()'s JSON}.
+    probe_estimate = models.JSONField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -130,3 +130,23 @@ def delete_dataset(dataset: Dataset) -> None:
     with transaction.atomic():
         dataset.delete()  # its jobs go with it (on_delete=CASCADE)
         transaction.on_commit(remove_files)
+
+
+def start_probe_estimate(dataset: Dataset) -> Dataset:
+    """Queue the blind probe estimate of a ready map with a known step (projects.estimate_probe);
+    UserError with the reason when it cannot start."""
+    from xrfweb.projects.tasks import estimate_probe
+
+    if dataset.status != Dataset.Status.READY:
+        raise UserError(f"dataset {dataset} is {dataset.status}, not ready")
+    if dataset.scan_step_nm is None:
+        raise UserError("the map's scan step is unknown: state it first (the estimate is in nm)")
+    with transaction.atomic():
+        locked = Dataset.objects.select_for_update().get(id=dataset.id)
+        if (locked.probe_estimate or {}).get("status") == "running":
+            raise UserError("the probe is being estimated already; wait for it")
+        locked.probe_estimate = {"status": "running"}
+        locked.save(update_fields=["probe_estimate"])
+        send_after_commit(estimate_probe, dataset.id)
+    dataset.refresh_from_db()
+    return dataset

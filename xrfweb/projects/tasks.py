@@ -52,3 +52,26 @@ def parse_dataset(self, dataset_id: int) -> None:
         )
         return
     Dataset.objects.filter(id=dataset_id).update(status=S.READY, error="", **describe(xrfmap))
+
+
+@shared_task(name="projects.estimate_probe")
+def estimate_probe(dataset_id: int) -> None:
+    """The probe's FWHM from the map itself (enhancer.probe.blind, the CLI's `probe`); the result
+    with its uncertainty, or why the map cannot show it, on the row."""
+    from enhancer.probe import blind
+
+    close_old_connections()
+    dataset = Dataset.objects.filter(id=dataset_id).first()
+    if dataset is None or (dataset.probe_estimate or {}).get("status") != "running":
+        return  # deleted, or a second delivery of a finished one
+    try:
+        step = dataset.scan_step_nm
+        if step is None:
+            raise UserError("the map's scan step is unknown: state it first")
+        result = {"status": "done", **blind(dataset.read_map().data, step)}
+    except UserError as e:
+        result = {"status": "failed", "error": dataset.in_users_words(str(e))}
+    except Exception:
+        log.exception("probe estimate of dataset %s failed", dataset_id)
+        result = {"status": "failed", "error": "the estimate failed unexpectedly (see the worker's log)"}
+    Dataset.objects.filter(id=dataset_id).update(probe_estimate=result)

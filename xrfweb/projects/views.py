@@ -5,12 +5,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpResponseForbidden, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from enhancer import UserError
 from xrfweb import access
 from xrfweb.projects.models import Project
-from xrfweb.projects.services import delete_dataset, keep_upload
+from xrfweb.projects.services import delete_dataset, keep_upload, start_probe_estimate
 from xrfweb.projects.uploads import max_upload_bytes, takes_large_uploads
 
 
@@ -107,6 +108,24 @@ def dataset_file(request, dataset_id: int):
     dataset = access.get_dataset_for_user(request.user, dataset_id)
     return FileResponse(open(dataset.path, "rb"), as_attachment=True,
                         filename=dataset.original_name, content_type="application/octet-stream")
+
+
+@login_required
+@require_POST
+def dataset_probe(request, dataset_id: int):
+    """The dataset page's "Estimate the probe": queued on a worker; the page follows it."""
+    dataset = access.get_dataset_for_user(request.user, dataset_id)
+    try:
+        start_probe_estimate(dataset)
+    except UserError as e:
+        messages.error(request, f"Not started: {e}")
+    return redirect(reverse("dataset-detail", args=[dataset.id]) + "#physics")
+
+
+@login_required
+def dataset_probe_json(request, dataset_id: int):
+    dataset = access.get_dataset_for_user(request.user, dataset_id)
+    return JsonResponse({"probe_estimate": dataset.probe_estimate})
 
 
 @login_required

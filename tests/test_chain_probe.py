@@ -1,0 +1,73 @@
+"""The dataset page's "Estimate the probe" (issue 17, item 6): a real worker runs the blind
+estimate (enhancer.probe.blind) on the upload; the page shows it with its uncertainty and one
+click states it as the dataset's probe."""
+import numpy as np
+import pytest
+
+from enhancer.degrade import Degradation
+from enhancer.phantoms import phantom
+from enhancer.probe import blind
+from tests.conftest import api_client, make_dataset, web_client
+from tests.test_browser_review import SECONDS, browser, page, sign_in  # noqa: F401
+from tests.test_chain_validate import tiff_zip, upload
+from xrfweb.projects.models import Dataset, Project
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_estimates_the_probe_or_says_why_not(celery_worker_process, alice, charlie, tmp_path):
+    worker = celery_worker_process
+    project = Project.objects.create(name="probe", owner=alice)
+    api, web = api_client(alice), web_client(alice)
+    maps = Degradation(80, 10, 2, 1000).apply(phantom("texture", 256, 2, seed=2_000_011), seed=0)
+    tiff_zip(tmp_path / "map.zip", maps)
+    tiff_zip(tmp_path / "flat.zip", np.ones((2, 64, 64)))
+    ready = upload(api, worker, project, tmp_path / "map.zip", "20")
+    flat = upload(api, worker, project, tmp_path / "flat.zip", "20")
+
+    assert web_client(charlie).post(f"/datasets/{ready['id']}/probe/").status_code == 404
+    response = web.post(f"/datasets/{ready['id']}/probe/")
+    assert response.status_code == 302 and response["Location"] == f"/datasets/{ready['id']}/#physics"
+    assert web.post(f"/datasets/{flat['id']}/probe/").status_code == 302
+    done = lambda d: (lambda: (e := web.get(f"/datasets/{d['id']}/probe.json").json()["probe_estimate"])  # noqa: E731
+                      and e["status"] != "running" and e)
+    e = worker.wait_for(done(ready), 120, "the estimate")
+    assert e["status"] == "done", e
+    expected = blind(Dataset.objects.get(id=ready["id"]).read_map().data, (20.0, 20.0))
+    assert e["fwhm_nm"] == expected["fwhm_nm"] and e["uncertainty_nm"] == expected["uncertainty_nm"]
+    assert api.get(f"/api/v1/datasets/{ready['id']}/").json()["probe_estimate"]["fwhm_nm"] == e["fwhm_nm"]
+    page = web.get(f"/datasets/{ready['id']}/").content.decode()
+    assert f'data-probe="{e["fwhm_nm"][0]},{e["fwhm_nm"][1]}"' in page and "±" in page
+    e = worker.wait_for(done(flat), 120, "the refusal")
+    assert e["status"] == "failed" and "flat" in e["error"]
+    assert "No estimate:" in web.get(f"/datasets/{flat['id']}/").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_estimate_needs_a_ready_map_with_a_known_step(project, alice):
+    unknown = make_dataset(project, alice)
+    unknown.pixel_size_nm = None
+    unknown.save()
+    web = web_client(alice)
+    for d in (unknown, make_dataset(project, alice, status="parsing")):
+        web.post(f"/datasets/{d.id}/probe/")
+        d.refresh_from_db()
+        assert d.probe_estimate is None
+    page = web.get(f"/datasets/{unknown.id}/").content.decode()
+    assert "scan step is unknown" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_click_states_the_estimate_as_the_probe(page, live_server, alice):  # noqa: F811
+    project = Project.objects.create(name="p", owner=alice)
+    d = make_dataset(project, alice)
+    d.pixel_nm_given, d.probe_estimate = 40.0, {
+        "status": "done", "fwhm_nm": [81.5, 90.2], "uncertainty_nm": [6.1, 7.0], "method": "blind",
+        "step_nm": [40.0, 40.0]}
+    d.save()
+    sign_in(page, live_server.url)
+    page.goto(f"{live_server.url}/datasets/{d.id}/")
+    assert "81.5 ± 6.1 nm" in page.inner_text("#probe-estimated")
+    page.click("#use-probe")
+    page.wait_for_selector("#physics-probe:has-text('81.50 × 90.20 nm')", timeout=30 * SECONDS)
+    d.refresh_from_db()
+    assert d.probe_fwhm_nm == (81.5, 90.2) and d.pixel_nm_given == 40.0  # the stated step kept
