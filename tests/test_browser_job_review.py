@@ -165,3 +165,13 @@ def test_the_job_page_validates_against_a_fine_scan_and_shows_it_when_done(page,
     assert "24.50" in page.inner_text("#validation-numbers")
     page.wait_for_function("document.getElementById('resolution-method').textContent.includes('38')",
                            timeout=60 * SECONDS)
+    # The fine scan's overlap is boxed on the fine grid's maps and, scaled, on the input's.
+    page.wait_for_function("document.querySelector('#after').layout?.shapes?.some(s => s.name === 'mark')"
+                           " && document.querySelector('#before').layout?.shapes?.some(s => s.name === 'mark')",
+                           timeout=120 * SECONDS)
+    page.select_option("select[data-setting=units]", "px")
+    page.wait_for_function("document.querySelector('#after').layout.xaxis.title.text.includes('pixels')")
+    marks = page.evaluate("['#after', '#before'].map(sel => document.querySelector(sel).layout.shapes"
+                          ".filter(s => s.name === 'mark').map(s => [s.x0, s.y0, s.x1, s.y1])[0])")
+    assert marks[0] == [5.5, 3.5, 35.5, 23.5]  # rows 4..24, columns 6..36 of the fine grid
+    assert marks[1] == [2.5, 1.5, 17.5, 11.5]  # the same edges on the input grid (scale 2)

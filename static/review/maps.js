@@ -142,6 +142,20 @@ const xrfMaps = (() => {
       if (n < 1) return P[0];
       return P[0] + (value - U[0]) * (P[n] - P[0]) / (U[n] - U[0]);
     }
+    fromPx(value, axis) {  // toPx's inverse: a pixel of this map's grid in the axes' units
+      if (this.units() === "px") return value;
+      const P = decode(this.overview[`${axis}_px`]), U = decode(this.overview[`${axis}_um`]), n = P.length - 1;
+      if (n < 1) return U[0];
+      return U[0] + (value - P[0]) * (U[n] - U[0]) / (P[n] - P[0]);
+    }
+    // opts.mark {x0, y0, x1, y1 (pixel edges of this map's grid), label}: a fixed dashed box.
+    markShape() {
+      const m = this.opts.mark;
+      if (!m || !this.overview) return [];
+      return [{ type: "rect", name: "mark", xref: "x", yref: "y", editable: false,
+        x0: this.fromPx(m.x0, "x"), x1: this.fromPx(m.x1, "x"), y0: this.fromPx(m.y0, "y"), y1: this.fromPx(m.y1, "y"),
+        line: { color: "#f59e0b", width: 2, dash: "dash" }, label: { text: text(m.label), font: { color: "#f59e0b", size: 11 }, textposition: "top left" } }];
+    }
     umPerPx() {
       const P = decode(this.overview.x_px), U = decode(this.overview.x_um), n = P.length - 1;
       return n < 1 ? null : Math.abs((U[n] - U[0]) / (P[n] - P[0]));
@@ -219,7 +233,7 @@ const xrfMaps = (() => {
         layout.xaxis.autorange = false; layout.yaxis.autorange = false;
       }
       const [barShapes, barNotes] = this.scaleBar(layout);
-      layout.shapes = [...this.shapes, ...barShapes];
+      layout.shapes = [...this.shapes, ...this.markShape(), ...barShapes];
       layout.annotations = barNotes;
       return layout;
     }
@@ -299,13 +313,14 @@ const xrfMaps = (() => {
     // A line (Plotly's drawline) or rectangle (drawrect) drawn: tell the page, in px of this
     // map's grid. One shape at a time: the older ones go, once Plotly is done.
     shapesChanged() {
-      const shapes = (this.div.layout.shapes || []).filter((s) => ["line", "rect"].includes(s.type) && s.name !== "scale bar");
+      const fixed = (s) => s.name === "scale bar" || s.name === "mark";
+      const shapes = (this.div.layout.shapes || []).filter((s) => ["line", "rect"].includes(s.type) && !fixed(s));
       const shape = shapes[shapes.length - 1];
       this.shapes = shape ? [shape] : [];
       if (shapes.length > 1 || (shape && shape.editable)) {
         // Fixed once drawn: an editable shape would catch the next drag instead of letting
         // the user draw another.
-        const keep = (this.div.layout.shapes || []).filter((s) => s.name === "scale bar")
+        const keep = (this.div.layout.shapes || []).filter(fixed)
           .concat(shape ? [{ ...shape, editable: false }] : []);
         setTimeout(() => Plotly.relayout(this.div, { shapes: keep }), 0);
       }

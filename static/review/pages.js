@@ -158,8 +158,13 @@ const xrfReview = (() => {
       const region = (layer) => (box) => query(urls.region, { element: el, layer, scaler: scaler(), ...box });
       const sync = [], group = [];
       const tool = document.querySelector("input[name=tool]:checked").value;
+      // A validated job: the fine scan's overlap, on the fine grid (after, difference) and the input's.
+      const v = summary.validation && summary.validation.box_px;
+      const mark = (k) => v && { x0: v[1] / k - 0.5, x1: (v[1] + v[3]) / k - 0.5, y0: v[0] / k - 0.5, y1: (v[0] + v[2]) / k - 0.5, label: "fine scan" };
+      const onFine = { before: false, chi2: false, after: true, difference: true };
       const make = (id, title, layer, extra = {}) => {
-        const view = new MapView($(id), { title, units, settings, region: region(layer), sync, onLine: profile, onBox: roi, ...extra });
+        const view = new MapView($(id), { title, units, settings, region: region(layer), sync, onLine: profile, onBox: roi,
+          mark: layer in onFine ? mark(onFine[layer] ? 1 : summary.scale) : null, ...extra });
         view.tool = tool;
         sync.push(view);
         return view;

@@ -169,8 +169,11 @@ def job_review(request, job_id: int):
                        "api": reverse("api-job-result", args=[job.id]) + f"?format={fmt}"}
                  for fmt in results.available(job)}
     v = job.validation or {}  # on the row, not in the cached summary: it changes after the job
-    validated = {"resolution_nm": v["frc_nm"].get("enhanced"), "fine_dataset": v.get("fine_dataset_name")} \
-        if v.get("status") == "done" else None
+    validated = None
+    if v.get("status") == "done":  # box_px: the overlap on the fine grid [row, col, height, width]
+        (oy, ox), (h, w) = v["offset_px"], v["overlap_px"]
+        validated = {"resolution_nm": v["frc_nm"].get("enhanced"), "fine_dataset": v.get("fine_dataset_name"),
+                     "box_px": [max(0, oy), max(0, ox), h, w]}
     return {**review.summary, "downloads": downloads, "validation": validated}
 
 
