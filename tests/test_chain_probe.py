@@ -71,3 +71,26 @@ def test_one_click_states_the_estimate_as_the_probe(page, live_server, alice):  
     page.wait_for_selector("#physics-probe:has-text('81.50 × 90.20 nm')", timeout=30 * SECONDS)
     d.refresh_from_db()
     assert d.probe_fwhm_nm == (81.5, 90.2) and d.pixel_nm_given == 40.0  # the stated step kept
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_validation_or_estimate_whose_message_redis_lost_is_sent_again(celery_worker_process, alice, tiny_model):
+    """The row says running but no message reached a worker (Redis was down or restarted): the
+    workers' resend (xrfweb.queueing.resend_waiting) sends it again and a worker finishes it."""
+    from tests.conftest import make_finished_job
+    from xrfweb.jobs.models import Job
+    from xrfweb.queueing import resend_waiting
+
+    project = Project.objects.create(name="lost", owner=alice)
+    job = make_finished_job(make_dataset(project, alice), tiny_model, alice)
+    Job.objects.filter(id=job.id).update(validation={"status": "running", "fine_dataset": 10**6})
+    unknown = make_dataset(project, alice)
+    Dataset.objects.filter(id=unknown.id).update(pixel_size_nm=None, probe_estimate={"status": "running"})
+    assert resend_waiting() >= 2
+    worker = celery_worker_process
+    v = worker.wait_for(lambda: Job.objects.get(id=job.id).validation["status"] != "running"
+                        and Job.objects.get(id=job.id).validation, 60, "the validation sent again")
+    assert v == {"status": "failed", "fine_dataset": 10**6, "error": "the fine scan's dataset was deleted"}
+    e = worker.wait_for(lambda: Dataset.objects.get(id=unknown.id).probe_estimate["status"] != "running"
+                        and Dataset.objects.get(id=unknown.id).probe_estimate, 60, "the estimate sent again")
+    assert e["status"] == "failed" and "scan step is unknown" in e["error"]

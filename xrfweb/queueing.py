@@ -28,11 +28,12 @@ def send_after_commit(task, object_id: int) -> None:
 
 
 def resend_waiting() -> int:
-    """Send a message for every queued job and every upload not yet parsed; returns how many."""
+    """Send a message for every queued job, upload not yet parsed, validation and probe estimate
+    still running (their tasks check the row first); returns how many."""
     from xrfweb.jobs.models import Job
-    from xrfweb.jobs.tasks import enhance_dataset, train_model
+    from xrfweb.jobs.tasks import enhance_dataset, train_model, validate_job
     from xrfweb.projects.models import Dataset
-    from xrfweb.projects.tasks import parse_dataset
+    from xrfweb.projects.tasks import estimate_probe, parse_dataset
 
     sent = 0
     for job_id, kind in Job.objects.filter(status=Job.Status.QUEUED).order_by("id").values_list(
@@ -42,6 +43,12 @@ def resend_waiting() -> int:
     for dataset_id in Dataset.objects.filter(status=Dataset.Status.UPLOADED).order_by(
             "id").values_list("id", flat=True):
         parse_dataset.delay(dataset_id)
+        sent += 1
+    for job_id in Job.objects.filter(validation__status="running").values_list("id", flat=True):
+        validate_job.delay(job_id)
+        sent += 1
+    for dataset_id in Dataset.objects.filter(probe_estimate__status="running").values_list("id", flat=True):
+        estimate_probe.delay(dataset_id)
         sent += 1
     if sent:
         log.info("sent %d waiting jobs and uploads again", sent)
