@@ -8,7 +8,7 @@ every kind. Why not USRNet's unfolded data term or DPIR's plug-and-play prior: b
 network passes per map (8 and 24-40 iterations); on CPU workers one pass is what a map can
 afford, and the data term they add is checked after the fact by the chi^2 consistency map.
 
-    python -m enhancer.universal --out OUT --steps 3000 --init protocol-b --eval-every 200
+    python -m enhancer.universal --out OUT --steps 1100 --init protocol-b --eval-every 100
 resumes from `OUT/checkpoint.pt` when it exists (same command, same arguments).
 """
 from __future__ import annotations

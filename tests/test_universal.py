@@ -129,3 +129,17 @@ def test_the_protocol_benchmark_tells_a_conditioned_model_the_case_physics():
 
     rows = run_case("B", small_universal(), [("cell", phantom("cell", 48, 1, seed=11))], self_ensemble=False)
     assert rows["network"][0]["psnr"] > 0 and "network_x8" not in rows
+
+
+def test_the_universal_bench_covers_the_issue_grid_and_scores_the_stated_probe(tmp_path):
+    from enhancer import bench_universal as bu
+
+    grid = bu.grid()
+    assert len(grid) == 4 * 3 * 3 + 2 and ((2.0, 4.0), 2, 500.0) in grid and ((8.0, 8.0), 4, 50.0) in grid
+    maps = [("cell", phantom("cell", 48, 2, seed=9))]
+    r = bu.run_condition(small_universal(), maps, (3.0, 3.0), 2, 500.0)
+    base = bu.cached_baselines(tmp_path, maps, [((3.0, 3.0), 2, 500.0)])["3x3/s2/c500"]
+    assert base["rl_oracle"] > base["input"]  # RL with the true probe, tuned on the truth
+    assert r["totals_error"] < 0.01
+    told_wrong = bu.run_condition(small_universal(), maps, (3.0, 3.0), 2, 500.0, stated=1.25)
+    assert told_wrong["network"] != r["network"]
