@@ -198,6 +198,22 @@ class WorkerProcess:
             time.sleep(0.2)
         pytest.fail(f"timed out after {timeout} s waiting for {what}; worker log:\n{self.log_tail()}")
 
+    def wait_idle(self, timeout: float = 120) -> None:
+        """Until the worker runs and holds no task: a test's teardown empties the database, and
+        a task still inside a transaction deadlocks with that (PostgreSQL kills one side)."""
+        from xrfweb.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                inspect = app.control.inspect(destination=[self.nodename], timeout=1)
+                busy = [(inspect.active() or {}).get(self.nodename), (inspect.reserved() or {}).get(self.nodename)]
+            except Exception:  # noqa: BLE001 - Redis stopped by a fault test: nothing to wait for
+                return
+            if busy[0] is None or not any(busy):  # no answer (held back by the test), or idle
+                return
+            time.sleep(0.2)
+
 
 def start_worker(env_extra: dict | None = None, concurrency: int = 1,
                  nodename: str | None = None, queues: list[str] | None = None) -> WorkerProcess:
@@ -239,14 +255,41 @@ def stop_worker(worker: WorkerProcess, sig=signal.SIGTERM) -> None:
         pass
 
 
+SESSION_WORKER: list[WorkerProcess] = []  # the one below, once started
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker):
     """One worker for the session. Tests using it need @pytest.mark.django_db(transaction=True):
-    the worker sees only committed rows."""
+    the worker sees only committed rows. Once started it takes every task any later test sends;
+    a test that plays the worker itself uses held_messages."""
     with django_db_blocker.unblock():
         worker = start_worker()
+    SESSION_WORKER.append(worker)
     yield worker
+    SESSION_WORKER.clear()
     stop_worker(worker)  # before the test database is dropped: it holds connections to it
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Before a transactional test's database is emptied, let the session's worker finish what
+    the test sent it (tryfirst: this runs before the fixtures are torn down)."""
+    marker = item.get_closest_marker("django_db")
+    if SESSION_WORKER and marker and marker.kwargs.get("transaction"):
+        SESSION_WORKER[0].wait_idle()
+
+
+@pytest.fixture
+def held_messages(monkeypatch):
+    """The tasks the code sends, kept in this list instead of reaching Redis: for a test that
+    changes the rows as a worker would (the session's worker, if started, would race it)."""
+    from celery.app.task import Task
+
+    sent = []
+    monkeypatch.setattr(Task, "apply_async",
+                        lambda task, args=None, kwargs=None, **options: sent.append((task.name, tuple(args or ()))))
+    return sent
 
 
 # --- rows the web tests build directly (no worker involved) ---

@@ -139,9 +139,10 @@ def test_the_dataset_page_zooms_every_element_together_and_overlays_three(page, 
     assert "red Fe" in page.text_content("#rgb .gtitle")
 
 
-def test_the_job_page_validates_against_a_fine_scan_and_shows_it_when_done(page, live_server, alice, job):
-    """The form starts it; the page waits for the worker (here: the row changed by the test) and
-    shows the numbers and the fine scan's resolution as the headline."""
+def test_the_job_page_validates_against_a_fine_scan_and_shows_it_when_done(page, live_server, alice, job,
+                                                                          held_messages):
+    """The form starts it; the page waits for the worker (here: the row changed by the test, the
+    task held back) and shows the numbers and the fine scan's resolution as the headline."""
     from tests.conftest import make_dataset
 
     fine = make_dataset(job.project, alice, name="fine <scan>.h5", pixel_nm=12.5)
@@ -153,6 +154,7 @@ def test_the_job_page_validates_against_a_fine_scan_and_shows_it_when_done(page,
     page.wait_for_selector("#validation-running", timeout=30 * SECONDS)
     job.refresh_from_db()
     assert job.validation == {"status": "running", "fine_dataset": fine.id}
+    assert held_messages == [("jobs.validate_job", (job.id,))]
     numbers = {"input": 20.0, "enhanced": 24.5, "rl": 23.0}
     job.validation = {"status": "done", "fine_dataset": fine.id, "fine_dataset_name": fine.original_name,
                       "psnr_db": numbers, "ssim": {"input": 0.5, "enhanced": 0.7, "rl": 0.6},
