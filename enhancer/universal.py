@@ -142,6 +142,9 @@ def _network(init, blocks, filters) -> ResidualEnhancer:
         raise UserError(f"model {init!r} is element-joint; the universal model starts from an element-agnostic one")
     net = ResidualEnhancer(1, args["blocks"], args["filters"], CONDITION_CHANNELS)
     state = source.state_dict()
+    if args.get("condition_channels") == CONDITION_CHANNELS:  # a universal model: train it further
+        net.load_state_dict(state)
+        return net
     w = state["input_conv.weight"]  # the map's channel keeps its weights; the condition starts at 0
     state["input_conv.weight"] = torch.cat([w, torch.zeros(w.shape[0], CONDITION_CHANNELS, *w.shape[2:])], 1)
     net.load_state_dict(state)

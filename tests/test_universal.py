@@ -143,3 +143,14 @@ def test_the_universal_bench_covers_the_issue_grid_and_scores_the_stated_probe(t
     assert r["totals_error"] < 0.01
     told_wrong = bu.run_condition(small_universal(), maps, (3.0, 3.0), 2, 500.0, stated=1.25)
     assert told_wrong["network"] != r["network"]
+
+
+def test_training_can_go_on_from_the_shipped_universal_model():
+    """--init universal continues the shipped weights as they are (nothing zeroed, no condition
+    channel reset): a longer run picks up where the shipped one stopped."""
+    shipped = load_bundle("universal").network.state_dict()
+    net = universal._network("universal", 8, 32)
+    assert net.condition_channels == shipped["input_conv.weight"].shape[1] - 1
+    for name, value in net.state_dict().items():
+        assert torch.equal(value, shipped[name]), name
+    assert net.output_conv.weight.abs().sum() > 0
