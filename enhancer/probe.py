@@ -235,15 +235,15 @@ def knife_edge(values: np.ndarray, step_nm: float, positions_nm: np.ndarray | No
             "step_nm": float(step_nm), "sampling": sampling}
 
 
-def read_probe(path: str) -> np.ndarray:
+def read_probe(path: str, dataset: str | None = None) -> np.ndarray:
     """A measured probe from a file: a 2-D array in .npy, .tif/.tiff, or HDF5 (FILE.h5 holding one
-    2-D dataset, or FILE.h5:/path/to/dataset). Complex amplitudes (ptychography) become |a|^2.
-    Returned as a non-negative intensity of unit sum (not resampled)."""
+    2-D dataset, or FILE.h5:/path/to/dataset, or `dataset` named apart). Complex amplitudes
+    (ptychography) become |a|^2. Returned as a non-negative intensity of unit sum (not resampled)."""
     from pathlib import Path
 
     text = str(path)
-    inner = None
-    if ":" in text and not Path(text).exists():
+    inner = dataset or None
+    if inner is None and ":" in text and not Path(text).exists():
         text, inner = text.rsplit(":", 1)
     p = Path(text)
     if not p.exists():
@@ -270,6 +270,8 @@ def read_probe(path: str) -> np.ndarray:
     a = np.asarray(a, np.float64)
     if not np.isfinite(a).all():
         raise UserError(f"{p.name}: the probe holds NaN or infinite values")
+    if not np.any(a):
+        raise UserError(f"{p.name}: the probe is all zero (no intensity)")
     if a.min() < -1e-6 * max(a.max(), 1e-30) or a.sum() <= 0:
         raise UserError(f"{p.name}: a probe intensity is non-negative with a positive sum")
     a = np.clip(a, 0, None)
@@ -299,6 +301,35 @@ def fwhm_of(probe: np.ndarray, pixel_nm: float) -> tuple[float, float]:
     a = np.asarray(probe, np.float64)
     iy, ix = np.unravel_index(int(np.argmax(a)), a.shape)
     return _width(a[iy, :], ix) * pixel_nm, _width(a[:, ix], iy) * pixel_nm
+
+
+def measured_fwhm(probe: np.ndarray, pixel_nm: float) -> tuple[float, float]:
+    """fwhm_of a probe a facility attaches to a map, refusing one that is cut off by its array or
+    is not a probe at all (it must fall to half its peak on both sides of it along each axis)."""
+    a = np.asarray(probe, np.float64)
+    iy, ix = np.unravel_index(int(np.argmax(a)), a.shape)
+    for name, line, i in (("x", a[iy, :], ix), ("y", a[:, ix], iy)):
+        half = line[i] / 2
+        if not (np.any(line[:i] <= half) and np.any(line[i + 1:] <= half)):
+            raise UserError(f"the probe does not fall to half its peak on both sides along {name}: "
+                            "it is cut off by its array, or not a probe")
+    return fwhm_of(a, pixel_nm)
+
+
+def record_measured_probe(m, physics, probe: np.ndarray, pixel_nm: float, name: str):
+    """The physics with a measured probe (the PSF; its FWHM the summary), recorded in the map's
+    provenance as `measured_probe` (it travels into the result file; validate's RL reads it).
+    The CLI's --probe and the web's attached probe both come through here."""
+    import dataclasses
+
+    from .degrade import Degradation
+
+    fx, fy = fwhm_of(probe, pixel_nm)
+    step = min(physics.scan_step_nm) if physics.scan_step_nm else pixel_nm * 4
+    kept = measured_degradation(Degradation(fx, min(pixel_nm, step / 4), 1, None), probe, pixel_nm)
+    m.provenance["measured_probe"] = {"file": name, "fwhm_nm": [round(fx, 1), round(fy, 1)],
+                                      "pixel_nm": kept.pixel_nm, "intensity": kept.measured_probe}
+    return dataclasses.replace(physics, probe_fwhm_nm=(fx, fy), measured_probe=(probe, float(pixel_nm)))
 
 
 def _width(line, i) -> float:

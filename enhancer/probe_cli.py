@@ -194,21 +194,14 @@ def stated_probe(m, physics, args):
     the map's provenance (it travels into the result file)."""
     import dataclasses
 
-    from .degrade import Degradation
-    from .probe import blind, fwhm_of, measured_degradation
+    from .probe import blind, record_measured_probe
 
     measured = measured_probe(args)
     auto = str(args.probe_fwhm_nm or "").strip().lower() == "auto"
     if measured is not None and args.probe_fwhm_nm is not None:
         raise UserError("give --probe FILE or --probe-fwhm-nm, not both (a measured probe's FWHM is read from it)")
     if measured is not None:
-        probe, pixel = measured
-        fx, fy = fwhm_of(probe, pixel)
-        step = min(physics.scan_step_nm) if physics.scan_step_nm else pixel * 4
-        kept = measured_degradation(Degradation(fx, min(pixel, step / 4), 1, None), probe, pixel)
-        m.provenance["measured_probe"] = {"file": Path(args.probe).name, "fwhm_nm": [round(fx, 1), round(fy, 1)],
-                                          "pixel_nm": kept.pixel_nm, "intensity": kept.measured_probe}
-        return dataclasses.replace(physics, probe_fwhm_nm=(fx, fy), measured_probe=measured)
+        return record_measured_probe(m, physics, *measured, Path(args.probe).name)
     if auto:
         if physics.scan_step_nm is None:
             raise UserError("--probe-fwhm-nm auto estimates the probe from the map in units of its step, "

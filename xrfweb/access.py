@@ -68,10 +68,11 @@ def get_model_for_user(user, model_id) -> EnhancementModel:
         Q(status=EnhancementModel.Status.APPROVED) | Q(id__in=used)), model_id)
 
 
-def require_staff(user) -> None:
-    """Model management is for staff; others are told so (403), not shown a missing page."""
+def require_staff(user, doing: str = "manage models") -> None:
+    """Model management (and attaching measured probes) is for staff; others are told so (403),
+    not shown a missing page."""
     if not (user.is_authenticated and user.is_staff):
-        raise PermissionDenied("Only staff can manage models.")
+        raise PermissionDenied(f"Only staff can {doing}.")
 
 
 def can_manage_project(user, project: Project) -> bool:

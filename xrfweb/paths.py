@@ -24,6 +24,11 @@ def models_dir() -> Path:
     return data_dir("models")
 
 
+def probes_dir() -> Path:
+    """Measured probes attached to datasets (xrfweb/projects/probes.py)."""
+    return data_dir("probes")
+
+
 def tmp_dir() -> Path:
     return data_dir("tmp")
 

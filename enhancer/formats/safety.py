@@ -81,6 +81,22 @@ def child_main(args: dict) -> None:
         _error(out, "other", f"{type(exc).__name__}: {str(exc)[:300]}")
 
 
+def probe_child_main(args: dict) -> None:
+    """Runs in the child: read a measured probe (enhancer.probe.read_probe), leave it as probe.npy."""
+    out = Path(args["out_dir"])
+    try:
+        from enhancer.probe import read_probe
+
+        np.save(out / "probe.npy", read_probe(args["path"], args.get("dataset")), allow_pickle=False)
+        (out / "meta.json").write_text("{}")
+    except UserError as exc:
+        _error(out, "user", str(exc))
+    except MemoryError:
+        _error(out, "memory", "")
+    except Exception as exc:
+        _error(out, "other", f"{type(exc).__name__}: {str(exc)[:300]}")
+
+
 def _error(out: Path, kind: str, message: str) -> None:
     (out / "error.json").write_text(json.dumps({"kind": kind, "message": message}))
 
@@ -112,6 +128,20 @@ def read_map_safely(path, *, timeout_s=120, memory_mb=4096, **kwargs) -> XRFMap:
         _run_child("enhancer.formats.safety:child_main", {"path": str(path), "kwargs": kwargs}, out, path.name,
                    timeout_s, memory_mb)
         return _load_result(out)
+
+
+def read_probe_safely(path, dataset: str | None = None, *, timeout_s=60, memory_mb=2048) -> np.ndarray:
+    """read_probe (an uploaded probe file, dataset: an HDF5 dataset's path) in a limited child
+    process; the intensity comes back as .npy and is checked again here."""
+    path = Path(path).absolute()
+    with tempfile.TemporaryDirectory(prefix="xrfweb-probe-") as tmp:
+        out = Path(tmp)
+        _run_child("enhancer.formats.safety:probe_child_main", {"path": str(path), "dataset": dataset}, out,
+                   path.name, timeout_s, memory_mb)
+        a = np.load(out / "probe.npy", allow_pickle=False)
+    if a.dtype.kind != "f" or a.ndim != 2 or not np.isfinite(a).all() or a.min() < 0 or not a.sum() > 0:
+        raise UserError("the probe reader returned something other than a probe intensity; refused")
+    return a
 
 
 def write_result_safely(original: XRFMap, enhanced: XRFMap, out_path, provenance, *,

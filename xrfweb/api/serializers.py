@@ -27,13 +27,22 @@ class DatasetSerializer(serializers.ModelSerializer):
                                           help_text="[x, y] probe FWHM in nm (x along columns); null: unknown")
     counts_estimate = serializers.FloatField(read_only=True, allow_null=True,
                                              help_text="peak counts estimated from the data's Poisson noise")
+    measured_probe = serializers.SerializerMethodField(
+        help_text="the measured probe staff attached (POST .../probe/): {name, pixel_nm, fwhm_nm: [x, y], "
+                  "dataset_path}; jobs use it as the PSF. null: none")
 
     class Meta:
         model = Dataset
         fields = ["id", "project", "name", "status", "error", "elements", "shape",
                   "pixel_size_nm", "pixel_nm", "scan_step_nm", "probe_fwhm_nm", "counts_estimate",
-                  "scalers", "source_format", "units", "size_bytes", "probe_estimate", "created"]
+                  "scalers", "source_format", "units", "size_bytes", "probe_estimate", "measured_probe",
+                  "created"]
         read_only_fields = fields
+
+    def get_measured_probe(self, dataset) -> dict | None:
+        from xrfweb.projects.probes import public
+
+        return public(dataset)
 
 
 PHYSICS_HELP = "nm: one number, or \"x,y\" (x along columns, y along rows); empty: not stated"
@@ -45,6 +54,14 @@ class DatasetUploadSerializer(serializers.Serializer):
                                      help_text="the scan step, when the file does not say; " + PHYSICS_HELP)
     probe_fwhm_nm = serializers.CharField(required=False, allow_null=True, allow_blank=True,
                                           help_text="the probe's FWHM; " + PHYSICS_HELP)
+
+
+class ProbeUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="one 2-D array: .npy, .tif/.tiff or HDF5; complex amplitudes "
+                                           "(ptychography) are taken as |a|^2")
+    pixel_nm = serializers.FloatField(help_text="the probe's pixel in nm (never assumed)")
+    dataset_path = serializers.CharField(required=False, allow_blank=True,
+                                         help_text="HDF5: the probe's dataset, when the file holds several")
 
 
 class DatasetPhysicsSerializer(serializers.Serializer):

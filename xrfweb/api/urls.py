@@ -11,6 +11,7 @@ v1 = [
     path("projects/<int:project_id>/datasets/", views.project_datasets,
          name="api-project-datasets"),
     path("datasets/<int:dataset_id>/", views.dataset_detail, name="api-dataset"),
+    path("datasets/<int:dataset_id>/probe/", views.dataset_probe, name="api-dataset-probe"),
     path("models/", views.models, name="api-models"),
     path("models/train/", views.model_train, name="api-model-train"),
     path("models/upload/", views.model_upload, name="api-model-upload"),

@@ -14,6 +14,7 @@ from xrfweb.api import serializers as s
 from xrfweb.jobs import results, services
 from xrfweb.jobs.runner import reap_stale_jobs
 from xrfweb.projects.models import Project
+from xrfweb.projects.probes import attach_probe, detach_probe
 from xrfweb.projects.services import Busy, delete_dataset, keep_upload, set_physics
 from xrfweb.projects.uploads import takes_large_uploads
 from xrfweb.registry import services as registry
@@ -92,6 +93,37 @@ def dataset_detail(request, dataset_id: int):
     if request.method == "PATCH":
         set_physics(dataset, **{k: request.data.get(k) for k in request.data})
     return Response(s.DatasetSerializer(dataset).data)
+
+
+@takes_large_uploads
+@extend_schema(methods=["POST"], request={"multipart/form-data": s.ProbeUploadSerializer},
+               responses={201: s.DatasetSerializer, 400: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT,
+                          409: OpenApiTypes.OBJECT})
+@extend_schema(methods=["DELETE"], parameters=[OpenApiParameter("probe_fwhm_nm", str, required=False,
+               description="the probe FWHM to state instead; default: unknown")],
+               responses={200: s.DatasetSerializer, 409: OpenApiTypes.OBJECT})
+@api_view(["POST", "DELETE"])
+@parser_classes([MultiPartParser, FormParser])
+def dataset_probe(request, dataset_id: int):
+    """Staff attach a measured probe (knife-edge or ptychographic) to a dataset: its jobs use it
+    as the PSF and its FWHM becomes the dataset's probe. DELETE detaches it (the probe is then
+    unknown, or ?probe_fwhm_nm=...). Others get 403; strangers 404; 409 while a job on it runs."""
+    dataset = access.get_dataset_for_user(request.user, dataset_id)
+    access.require_staff(request.user, "attach a measured probe")
+    try:
+        if request.method == "DELETE":
+            detach_probe(dataset, request.query_params.get("probe_fwhm_nm"))
+            return Response(s.DatasetSerializer(dataset).data)
+        uploaded = request.FILES.get("file")  # parses (and streams) the body
+        refused = _refused(request)
+        if refused:
+            return refused
+        if uploaded is None:
+            raise UserError("send the probe as a multipart field named 'file'")
+        attach_probe(dataset, uploaded, request.data.get("pixel_nm"), request.data.get("dataset_path"))
+    except Busy as e:
+        return Response({"error": str(e)}, status=status.HTTP_409_CONFLICT)
+    return Response(s.DatasetSerializer(dataset).data, status=201)
 
 
 @extend_schema(responses=s.ModelSerializer(many=True))

@@ -80,6 +80,10 @@ def start_enhancement(user, dataset: Dataset, model: EnhancementModel, *, ensemb
               "probe_fwhm_nm": list(p.probe_fwhm_nm), "probe_assumed": dataset.probe_fwhm_nm is None,
               "scale": f.scale, "fine_pixel_nm": list(f.fine_pixel_nm), "counts": p.counts,
               "counts_estimated": p.counts_estimated, "note": f.note}
+    if dataset.measured_probe:  # the worker reads it and uses it as the PSF (work.enhance)
+        m = dataset.measured_probe
+        params["measured_probe"] = {"name": m["name"], "pixel_nm": m["pixel_nm"], "fwhm_nm": m["fwhm_nm"],
+                                    "dataset_path": m.get("dataset_path")}
     with transaction.atomic():
         _claim_a_place(user)
         job = Job.objects.create(

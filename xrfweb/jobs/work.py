@@ -31,17 +31,35 @@ def job_physics(job: Job):
                    p.get("counts"), counts_estimated=bool(p.get("counts_estimated")))
 
 
+def with_measured_probe(job: Job, scan, physics):
+    """The physics with the dataset's measured probe as the PSF, recorded in the map's provenance,
+    exactly as the CLI's --probe FILE --probe-pixel-nm P (enhancer.probe.record_measured_probe).
+    The probe must be the one the job was started with (it cannot change while the job waits)."""
+    from enhancer.probe import record_measured_probe
+    from xrfweb.projects.probes import read_attached
+
+    asked, attached = job.params["measured_probe"], job.dataset.measured_probe or {}
+    if any(attached.get(k) != asked[k] for k in ("name", "pixel_nm", "fwhm_nm")):
+        raise UserError(f"the measured probe {asked['name']} this job was started with is no longer "
+                        f"attached to {job.dataset}; start the job again")
+    probe, pixel, name = read_attached(job.dataset)
+    return record_measured_probe(scan, physics, probe, pixel, name)
+
+
 def enhance(job: Job, reporter) -> None:
     from enhancer import pipeline
     from enhancer.bundle import load_bundle
 
     reporter.progress(0.0, "reading the map", force=True)
     scan = job.dataset.read_map()
+    physics = job_physics(job)
+    if job.params.get("measured_probe"):
+        physics = with_measured_probe(job, scan, physics)
     bundle = load_bundle(job.model.bundle_ref)
     reporter.progress(0.02, "enhancing", force=True)
     result = pipeline.run(
         scan, bundle, scan_step_nm=job.params.get("pixel_nm"),  # a job from before physics was recorded
-        physics=job_physics(job), scale=job.params.get("scale"),
+        physics=physics, scale=job.params.get("scale"),
         ensemble=int(job.params.get("ensemble", 1)),
         progress=lambda f: reporter.progress(0.02 + 0.85 * f, "enhancing"),
         cancel=reporter.cancelled,

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import models
 
-from xrfweb.paths import uploads_dir
+from xrfweb.paths import probes_dir, uploads_dir
 
 
 class Project(models.Model):
@@ -63,6 +63,11 @@ class Dataset(models.Model):
     # The blind probe estimate (enhancer.probe.blind), asked for on the dataset page: null until
     # asked; then {"status": "running"|"done"|"failed", "error": words, **blind()'s JSON}.
     probe_estimate = models.JSONField(null=True, blank=True)
+    # A measured probe (knife-edge or ptychographic) staff attached (xrfweb/projects/probes.py):
+    # null, or {"name": the uploader's file name, "file": our stored name under DATA_DIR/probes,
+    # "pixel_nm", "fwhm_nm": [x, y], "dataset_path": an HDF5 dataset or null, "size_bytes"}.
+    # While attached, probe_fwhm_x/y_nm are its FWHM and jobs use it as the PSF.
+    measured_probe = models.JSONField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -74,6 +79,11 @@ class Dataset(models.Model):
     @property
     def path(self):
         return uploads_dir() / self.stored_name
+
+    @property
+    def measured_probe_path(self):
+        """The attached probe's stored file, or None."""
+        return probes_dir() / self.measured_probe["file"] if self.measured_probe else None
 
     def read_map(self):
         """The upload's XRFMap, read in a child process (enhancer.formats.read_map_safely).

@@ -55,6 +55,14 @@ def set_physics(dataset: Dataset, **stated) -> Dataset:
     if unknown:
         raise UserError(f"only pixel_nm and probe_fwhm_nm can be changed (not {', '.join(sorted(unknown))})")
     fields = physics_fields(**stated)
+    if dataset.measured_probe and "probe_fwhm_nm" in stated:
+        # The measured probe's FWHM is its summary, not a separate statement: an unchanged value
+        # (the page's form sends it back) is fine, another one is refused.
+        given, own = (fields["probe_fwhm_x_nm"], fields["probe_fwhm_y_nm"]), dataset.probe_fwhm_nm
+        if given[0] is None or own is None or max(abs(a - b) for a, b in zip(given, own)) > 0.01:
+            raise UserError(f"the probe is the measured probe {dataset.measured_probe['name']}; "
+                            "detach it first to state a FWHM")
+        stated = {k: v for k, v in stated.items() if k != "probe_fwhm_nm"}
     keep = {"pixel_nm": ("pixel_nm_given", "pixel_nm_given_y"),
             "probe_fwhm_nm": ("probe_fwhm_x_nm", "probe_fwhm_y_nm")}
     changed = [f for key in stated for f in keep[key]]
@@ -116,7 +124,8 @@ def delete_dataset(dataset: Dataset) -> None:
     busy = [j.id for j in jobs if j.status in (Job.Status.QUEUED, Job.Status.RUNNING)]
     if busy:
         raise Busy(f"job {busy[0]} is still queued or running on {dataset}; cancel it first")
-    paths = [dataset.path, dataset_folder(dataset)]
+    paths = [dataset.path, dataset_folder(dataset)] + (
+        [dataset.measured_probe_path] if dataset.measured_probe else [])
     for job in jobs:
         paths += [job.result_dir, job_folder(job)]
 

@@ -13,5 +13,7 @@ urlpatterns = [
     path("datasets/<int:dataset_id>/file", views.dataset_file, name="dataset-file"),
     path("datasets/<int:dataset_id>/delete/", views.dataset_delete, name="dataset-delete"),
     path("datasets/<int:dataset_id>/probe/", views.dataset_probe, name="dataset-probe"),
+    path("datasets/<int:dataset_id>/measured-probe/", views.dataset_measured_probe,
+         name="dataset-measured-probe"),
     path("datasets/<int:dataset_id>/probe.json", views.dataset_probe_json, name="dataset-probe-json"),
 ]

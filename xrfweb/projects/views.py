@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from enhancer import UserError
 from xrfweb import access
 from xrfweb.projects.models import Project
+from xrfweb.projects.probes import attach_probe, detach_probe
 from xrfweb.projects.services import delete_dataset, keep_upload, start_probe_estimate
 from xrfweb.projects.uploads import max_upload_bytes, takes_large_uploads
 
@@ -126,6 +127,35 @@ def dataset_probe(request, dataset_id: int):
 def dataset_probe_json(request, dataset_id: int):
     dataset = access.get_dataset_for_user(request.user, dataset_id)
     return JsonResponse({"probe_estimate": dataset.probe_estimate})
+
+
+@takes_large_uploads
+@login_required
+@require_POST
+def dataset_measured_probe(request, dataset_id: int):
+    """Staff attach a measured probe file (or, with action=detach, detach it) on the dataset page."""
+    dataset = access.get_dataset_for_user(request.user, dataset_id)
+    access.require_staff(request.user, "attach a measured probe")
+    back = redirect(reverse("dataset-detail", args=[dataset.id]) + "#measured-probe")
+    try:
+        if request.POST.get("action") == "detach":
+            detach_probe(dataset, request.POST.get("probe_fwhm_nm"))
+            messages.success(request, f"Measured probe detached; {dataset.physics.describe()}.")
+            return back
+        uploaded = request.FILES.get("file")
+        refused = getattr(request, "upload_refused", None)
+        if refused:
+            raise UserError(refused)
+        if uploaded is None:
+            raise UserError("choose the probe file")
+        attach_probe(dataset, uploaded, request.POST.get("pixel_nm"), request.POST.get("dataset_path"))
+    except (UserError, MultiPartParserError) as e:
+        messages.error(request, f"Not attached: {e}" if request.POST.get("action") != "detach"
+                       else f"Not detached: {e}")
+        return back
+    messages.success(request, f"Measured probe {dataset.measured_probe['name']} attached: FWHM "
+                              f"{dataset.measured_probe['fwhm_nm'][0]:g} x {dataset.measured_probe['fwhm_nm'][1]:g} nm.")
+    return back
 
 
 @login_required
