@@ -119,7 +119,7 @@ def test_another_user_cannot_tell_others_objects_from_missing_ones(world, charli
 def test_owners_collaborators_and_staff_get_through(world, alice, bob, staff):
     w = world
     staff_only = {"model-status", "model-training", "api-model-status", "model-benchmark",
-                  "model-benchmark-json"}
+                  "model-benchmark-json", "api-dataset-probe", "dataset-measured-probe"}
     for name, params in routes():
         if not params:
             continue
