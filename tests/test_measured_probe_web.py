@@ -11,6 +11,7 @@ import tifffile
 
 from enhancer.probe import fwhm_of, zone_plate_probe
 from tests.conftest import api_client, make_dataset, web_client
+from tests.test_browser_review import SECONDS, browser, page, sign_in  # noqa: F401
 from xrfweb.jobs.models import Job
 from xrfweb.paths import probes_dir
 from xrfweb.projects.models import Project
@@ -43,7 +44,8 @@ def stored_probes() -> set:
 
 
 @pytest.mark.django_db
-def test_staff_attach_and_detach_others_are_refused(project, alice, bob, charlie, staff):
+def test_staff_attach_and_detach_others_are_refused(project, alice, bob, charlie, staff,
+                                                    django_capture_on_commit_callbacks):
     """Staff (owner or collaborator) attach; the owner and a collaborator who are not staff get
     403, a stranger 404; the detail shows the probe to all who see the dataset."""
     d = make_dataset(project, alice)
@@ -66,6 +68,11 @@ def test_staff_attach_and_detach_others_are_refused(project, alice, bob, charlie
     d.refresh_from_db()
     assert d.measured_probe_path.parent == probes_dir() and d.measured_probe_path.suffix == ".npy"
     assert "zp" not in d.measured_probe["file"] and len(stored_probes() - before) == 2
+    own.refresh_from_db()
+    assert own.measured_probe_path.exists()
+    with django_capture_on_commit_callbacks(execute=True):  # the files go once the rows have
+        assert api_client(staff).delete(f"/api/v1/datasets/{own.id}/").status_code == 204
+    assert not own.measured_probe_path.exists()  # the dataset's probe goes with it
     response = api_client(staff).delete(f"/api/v1/datasets/{d.id}/probe/")
     assert response.status_code == 200 and response.json()["measured_probe"] is None
     assert response.json()["probe_fwhm_nm"] is None  # unknown again, not the probe's FWHM
@@ -175,3 +182,21 @@ def test_the_dataset_page_attaches_and_detaches_for_staff_only(project, alice, c
     assert web.post(url, {"action": "detach"}).status_code == 302
     d.refresh_from_db()
     assert d.measured_probe is None and d.probe_fwhm_nm is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_attach_and_detach_in_the_browser(page, live_server, alice, staff, tmp_path):  # noqa: F811
+    d = make_dataset(Project.objects.create(name="p", owner=alice), alice)
+    np.save(tmp_path / "zp.npy", zp_amplitude())
+    sign_in(page, live_server.url, "staff")
+    page.goto(f"{live_server.url}/datasets/{d.id}/")
+    page.set_input_files("#measured-probe-form input[name=file]", str(tmp_path / "zp.npy"))
+    page.fill("#measured-probe-form input[name=pixel_nm]", "10")
+    page.click("#measured-probe-form button")
+    page.wait_for_selector("#measured-probe-name:has-text('zp.npy')", timeout=30 * SECONDS)
+    assert "the measured probe zp.npy" in page.inner_text("#physics-probe")
+    assert page.get_attribute("#id_probe_fwhm_nm", "readonly") is not None
+    page.click("#measured-probe-detach button")
+    page.wait_for_selector("#physics-probe:text-is('unknown')", timeout=30 * SECONDS)
+    d.refresh_from_db()
+    assert d.measured_probe is None
