@@ -25,16 +25,19 @@ def test_the_worker_estimates_the_probe_or_says_why_not(celery_worker_process, a
     flat = upload(api, worker, project, tmp_path / "flat.zip", "20")
 
     assert web_client(charlie).post(f"/datasets/{ready['id']}/probe/").status_code == 404
-    response = web.post(f"/datasets/{ready['id']}/probe/")
-    assert response.status_code == 302 and response["Location"] == f"/datasets/{ready['id']}/#physics"
-    assert web.post(f"/datasets/{flat['id']}/probe/").status_code == 302
+    # One started through the API, one through the page: the same service function.
+    response = api.post(f"/api/v1/datasets/{ready['id']}/probe-estimate/")
+    assert response.status_code == 202 and response.json()["id"] == ready["id"], response.content
+    assert response.json()["probe_estimate"]["status"] == "running"
+    response = web.post(f"/datasets/{flat['id']}/probe/")
+    assert response.status_code == 302 and response["Location"] == f"/datasets/{flat['id']}/#physics"
     done = lambda d: (lambda: (e := web.get(f"/datasets/{d['id']}/probe.json").json()["probe_estimate"])  # noqa: E731
                       and e["status"] != "running" and e)
     e = worker.wait_for(done(ready), 120, "the estimate")
     assert e["status"] == "done", e
     expected = blind(Dataset.objects.get(id=ready["id"]).read_map().data, (20.0, 20.0))
     assert e["fwhm_nm"] == expected["fwhm_nm"] and e["uncertainty_nm"] == expected["uncertainty_nm"]
-    assert api.get(f"/api/v1/datasets/{ready['id']}/").json()["probe_estimate"]["fwhm_nm"] == e["fwhm_nm"]
+    assert api.get(f"/api/v1/datasets/{ready['id']}/").json()["probe_estimate"] == e
     page = web.get(f"/datasets/{ready['id']}/").content.decode()
     assert f'data-probe="{e["fwhm_nm"][0]},{e["fwhm_nm"][1]}"' in page and "±" in page
     e = worker.wait_for(done(flat), 120, "the refusal")
@@ -54,6 +57,35 @@ def test_the_estimate_needs_a_ready_map_with_a_known_step(project, alice):
         assert d.probe_estimate is None
     page = web.get(f"/datasets/{unknown.id}/").content.decode()
     assert "scan step is unknown" in page
+
+
+@pytest.mark.django_db
+def test_the_api_starts_one_estimate_at_a_time_of_a_ready_map_with_a_step(project, alice, charlie):
+    """POST /api/v1/datasets/{id}/probe-estimate/: 202 running, 409 while it runs, 400 with the
+    reason when it cannot start, 404 to strangers (no message reaches a worker here: the test's
+    transaction never commits)."""
+    d = make_dataset(project, alice)
+    url = f"/api/v1/datasets/{d.id}/probe-estimate/"
+    api = api_client(alice)
+    assert api_client(charlie).post(url).status_code == 404
+    assert api_client(charlie).get(f"/api/v1/datasets/{d.id}/").status_code == 404
+    d.refresh_from_db()
+    assert d.probe_estimate is None  # a stranger started nothing
+    first = api.post(url)
+    assert first.status_code == 202 and first.json()["probe_estimate"]["status"] == "running"
+    second = api.post(url)
+    assert second.status_code == 409, second.content
+    assert second.json() == {"error": "the probe is being estimated already; wait for it"}
+    assert api.get(f"/api/v1/datasets/{d.id}/").json()["probe_estimate"] == first.json()["probe_estimate"]
+    unknown = make_dataset(project, alice)
+    Dataset.objects.filter(id=unknown.id).update(pixel_size_nm=None)
+    parsing = make_dataset(project, alice, status="parsing")
+    for other, words in ((unknown, "scan step is unknown"), (parsing, "is parsing, not ready")):
+        response = api.post(f"/api/v1/datasets/{other.id}/probe-estimate/")
+        assert response.status_code == 400 and words in response.json()["error"], response.content
+        other.refresh_from_db()
+        assert other.probe_estimate is None
+    assert api.get(url).status_code == 405  # POST only
 
 
 @pytest.mark.django_db(transaction=True)

@@ -122,7 +122,7 @@ def test_the_job_page_offers_the_projects_ready_scans_and_escapes_what_users_nam
     response = web.post(f"/jobs/{job.id}/validate/", {"fine_dataset": fine.id})
     assert response.status_code == 302 and response["Location"] == f"/jobs/{job.id}/#validation"
     job.refresh_from_db()
-    assert job.validation == {"status": "running", "fine_dataset": fine.id}
+    assert job.validation["status"] == "running" and job.validation["fine_dataset"] == fine.id
     assert 'data-running="1"' in web.get(f"/jobs/{job.id}/").content.decode()
     assert web_client(alice).get(f"/jobs/{job.id}/status.json").json()["validation_status"] == "running"
 

@@ -202,6 +202,10 @@ XRFWEB_JOB_MAX_HOURS = env_int("XRFWEB_JOB_MAX_HOURS", 24, minimum=1)
 # A running job whose heartbeat is older than this is failed by the reaper (worker died).
 # At least three missed heartbeats (jobs beat every 20 s) before a quiet job counts as dead.
 XRFWEB_HEARTBEAT_STALE_S = env_int("XRFWEB_HEARTBEAT_STALE_S", 300, minimum=60)
+# A validation against a fine scan or a blind probe estimate (minutes of CPU work on the default
+# queue) still running this long after it was asked, or taken by a worker, is marked failed
+# (xrfweb/side_tasks.py); its task stops itself at the same limit.
+XRFWEB_SIDE_TASK_TIMEOUT_S = env_int("XRFWEB_SIDE_TASK_TIMEOUT_S", 3600, minimum=60)
 # Heavy work inside web requests (first comparisons, examples, a dataset's first read) at once,
 # across the site; one at a time per user (xrfweb/review/limits.py).
 XRFWEB_HEAVY_REQUESTS = env_int("XRFWEB_HEAVY_REQUESTS", 1, minimum=1)

@@ -30,6 +30,12 @@ class DatasetSerializer(serializers.ModelSerializer):
     measured_probe = serializers.SerializerMethodField(
         help_text="the measured probe staff attached (POST .../probe/): {name, pixel_nm, fwhm_nm: [x, y], "
                   "dataset_path}; jobs use it as the PSF. null: none")
+    probe_estimate = serializers.JSONField(
+        read_only=True, allow_null=True,
+        help_text="the probe estimated from the map itself (POST .../probe-estimate/): null until "
+                  "asked; {\"status\": \"running\", \"asked\", \"worker\", \"started\"}; then "
+                  "{\"status\": \"done\", \"fwhm_nm\": [x, y], \"uncertainty_nm\": [x, y], ...} or "
+                  "{\"status\": \"failed\", \"error\": words} (also when its worker stopped)")
 
     class Meta:
         model = Dataset

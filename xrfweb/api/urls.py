@@ -12,6 +12,8 @@ v1 = [
          name="api-project-datasets"),
     path("datasets/<int:dataset_id>/", views.dataset_detail, name="api-dataset"),
     path("datasets/<int:dataset_id>/probe/", views.dataset_probe, name="api-dataset-probe"),
+    path("datasets/<int:dataset_id>/probe-estimate/", views.dataset_probe_estimate,
+         name="api-dataset-probe-estimate"),
     path("models/", views.models, name="api-models"),
     path("models/train/", views.model_train, name="api-model-train"),
     path("models/upload/", views.model_upload, name="api-model-upload"),

@@ -15,9 +15,11 @@ from xrfweb.jobs import results, services
 from xrfweb.jobs.runner import reap_stale_jobs
 from xrfweb.projects.models import Project
 from xrfweb.projects.probes import attach_probe, detach_probe
-from xrfweb.projects.services import Busy, delete_dataset, keep_upload, set_physics
+from xrfweb.projects.services import (Busy, delete_dataset, keep_upload, set_physics,
+                                      start_probe_estimate)
 from xrfweb.projects.uploads import takes_large_uploads
 from xrfweb.registry import services as registry
+from xrfweb.side_tasks import reap_stale
 
 ERROR = extend_schema(responses={400: OpenApiTypes.OBJECT})
 
@@ -83,6 +85,7 @@ def dataset_detail(request, dataset_id: int):
     """PATCH states the map's step (pixel_nm) and/or probe (probe_fwhm_nm): anyone who sees the
     project may (a stranger gets 404, as for GET); an empty value clears a stated one. DELETE
     removes the upload, its jobs and their results (409 while a job on it runs)."""
+    reap_stale()  # a probe estimate whose worker died shows failed with the reason
     dataset = access.get_dataset_for_user(request.user, dataset_id)
     if request.method == "DELETE":
         try:
@@ -124,6 +127,19 @@ def dataset_probe(request, dataset_id: int):
     except Busy as e:
         return Response({"error": str(e)}, status=status.HTTP_409_CONFLICT)
     return Response(s.DatasetSerializer(dataset).data, status=201)
+
+
+@extend_schema(request=None, responses={202: s.DatasetSerializer, 400: OpenApiTypes.OBJECT,
+                                        409: OpenApiTypes.OBJECT})
+@api_view(["POST"])
+def dataset_probe_estimate(request, dataset_id: int):
+    """Estimate the probe's FWHM from the map itself on a worker (the dataset page's "Estimate
+    the probe"): 202 with `probe_estimate` running; the dataset's detail holds the estimate (or
+    why the map cannot show it) once done. 400: the map is not ready or its scan step is
+    unknown; 409: an estimate of this map is running."""
+    dataset = access.get_dataset_for_user(request.user, dataset_id)
+    return Response(s.DatasetSerializer(start_probe_estimate(dataset)).data,
+                    status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema(responses=s.ModelSerializer(many=True))

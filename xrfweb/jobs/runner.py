@@ -133,7 +133,10 @@ def reap_stale_jobs() -> int:
     """Fail running jobs whose worker stopped beating (killed, machine lost).
 
     Called when a worker starts and whenever job lists are read, so no job stays
-    'running' forever."""
+    'running' forever. Validations ride along (side_tasks.reap_stale: probe estimates too)."""
+    from xrfweb import side_tasks
+
+    side_tasks.reap_stale()
     limit = timezone.now() - timedelta(seconds=settings.XRFWEB_HEARTBEAT_STALE_S)
     return Job.objects.filter(status=S.RUNNING, heartbeat__lt=limit).update(
         status=S.FAILED, finished=timezone.now(),

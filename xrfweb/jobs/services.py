@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from enhancer import UserError
+from xrfweb import side_tasks
 from xrfweb.jobs.models import Job
 from xrfweb.projects.models import Dataset
 from xrfweb.registry.models import EnhancementModel
@@ -167,12 +168,13 @@ def start_validation(job: Job, fine_dataset_id) -> Job:
         raise UserError(f"dataset {fine} is {fine.status}, not ready")
     if fine.pixel_nm is None:
         raise UserError(f"the pixel size of {fine} is unknown: state it on its page first")
+    side_tasks.reap_stale()  # one whose worker died must not block starting again
     with transaction.atomic():
         # one at a time per job: the row lock makes two requests at once start one
         locked = Job.objects.select_for_update().get(id=job.id)
-        if (locked.validation or {}).get("status") == "running":
+        if side_tasks.is_running(locked.validation):
             raise UserError(f"job {job.id} is being validated already; wait for it")
-        locked.validation = {"status": "running", "fine_dataset": fine.id}
+        locked.validation = side_tasks.asked(fine_dataset=fine.id)
         locked.save(update_fields=["validation"])
         send_after_commit(tasks.validate_job, job.id)
     job.refresh_from_db()

@@ -7,6 +7,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
+from xrfweb import side_tasks
 from xrfweb.jobs import runner, work
 
 # Soft limit: the task gets SoftTimeLimitExceeded and records a failure; hard limit: killed.
@@ -28,13 +29,15 @@ def train_model(self, job_id: int) -> None:
 
 @worker_ready.connect
 def fail_jobs_left_running(sender, **kwargs) -> None:
-    """A worker that just started runs nothing yet: jobs still marked running under its name died
-    with its previous life (SIGKILL, power cut)."""
+    """A worker that just started runs nothing yet: jobs, validations and probe estimates still
+    marked running under its name died with its previous life (SIGKILL, power cut)."""
     runner.fail_jobs_of_dead_worker(sender.hostname)
-    runner.reap_stale_jobs()
+    side_tasks.fail_of_dead_worker(sender.hostname)
+    runner.reap_stale_jobs()  # and stale side computations (side_tasks.reap_stale)
 
 
-@shared_task(name="jobs.validate_job")
-def validate_job(job_id: int) -> None:
+@shared_task(name="jobs.validate_job", bind=True, soft_time_limit=side_tasks.SOFT_LIMIT_S,
+             time_limit=side_tasks.HARD_LIMIT_S)
+def validate_job(self, job_id: int) -> None:
     """Validate a job's result against the fine scan its row names; the outcome goes on the row."""
-    work.validate(job_id)
+    side_tasks.run("validation", job_id, self.request.hostname, work.validate)

@@ -135,18 +135,12 @@ def train(job: Job, reporter) -> None:
         Job.objects.filter(id=job.id).update(model=model)
 
 
-def validate(job_id: int) -> None:
-    """jobs.validate_job: the job's result against the fine scan its row names
-    (enhancer.validate.validate_result); the report, or why not in words, on the row."""
-    import logging
-
+def validate(job: Job, asked: dict) -> dict:
+    """jobs.validate_job (through xrfweb.side_tasks.run): the job's result against the fine scan
+    its request names (enhancer.validate.validate_result); the report, or why not in words."""
     from enhancer.formats import read_enhanced
     from enhancer.validate import validate_result
 
-    job = Job.objects.select_related("dataset").get(id=job_id)
-    asked = job.validation or {}
-    if asked.get("status") != "running":  # a second delivery of a finished one
-        return
     outcome = {"fine_dataset": asked.get("fine_dataset")}
     try:
         fine_set = Dataset.objects.get(id=asked.get("fine_dataset"), project_id=job.project_id)
@@ -169,7 +163,4 @@ def validate(job_id: int) -> None:
         outcome.update(status="failed", error="the fine scan's dataset was deleted")
     except UserError as e:
         outcome.update(status="failed", error=str(e))
-    except Exception:
-        logging.getLogger(__name__).exception("validation of job %s failed", job_id)
-        outcome.update(status="failed", error="the validation failed unexpectedly (see the worker's log)")
-    Job.objects.filter(id=job_id).update(validation=outcome)
+    return outcome

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from enhancer import UserError
+from xrfweb import side_tasks
 from xrfweb.paths import new_name, uploads_dir
 from xrfweb.projects.models import Dataset, Project
 from xrfweb.projects.tasks import parse_dataset
@@ -108,7 +109,10 @@ def keep_upload(user, project: Project, uploaded, pixel_nm=None, probe_fwhm_nm=N
 
 
 class Busy(UserError):
-    """The dataset is in use by a job that is still queued or running."""
+    """The dataset is in use: a job on it is still queued or running, or its probe estimate is
+    running. The API answers 409."""
+
+    http_status = 409
 
 
 def delete_dataset(dataset: Dataset) -> None:
@@ -143,18 +147,20 @@ def delete_dataset(dataset: Dataset) -> None:
 
 def start_probe_estimate(dataset: Dataset) -> Dataset:
     """Queue the blind probe estimate of a ready map with a known step (projects.estimate_probe);
-    UserError with the reason when it cannot start."""
+    the page's "Estimate the probe" and the API's POST .../probe-estimate/. UserError with the
+    reason when it cannot start (Busy while one runs)."""
     from xrfweb.projects.tasks import estimate_probe
 
     if dataset.status != Dataset.Status.READY:
         raise UserError(f"dataset {dataset} is {dataset.status}, not ready")
     if dataset.scan_step_nm is None:
         raise UserError("the map's scan step is unknown: state it first (the estimate is in nm)")
+    side_tasks.reap_stale()  # one whose worker died must not block starting again
     with transaction.atomic():
         locked = Dataset.objects.select_for_update().get(id=dataset.id)
-        if (locked.probe_estimate or {}).get("status") == "running":
-            raise UserError("the probe is being estimated already; wait for it")
-        locked.probe_estimate = {"status": "running"}
+        if side_tasks.is_running(locked.probe_estimate):
+            raise Busy("the probe is being estimated already; wait for it")
+        locked.probe_estimate = side_tasks.asked()
         locked.save(update_fields=["probe_estimate"])
         send_after_commit(estimate_probe, dataset.id)
     dataset.refresh_from_db()

@@ -7,6 +7,7 @@ from django.db import close_old_connections
 
 from enhancer import UserError
 from enhancer.physics import estimate_counts
+from xrfweb import side_tasks
 from xrfweb.projects.models import Dataset
 
 log = logging.getLogger(__name__)
@@ -54,24 +55,23 @@ def parse_dataset(self, dataset_id: int) -> None:
     Dataset.objects.filter(id=dataset_id).update(status=S.READY, error="", **describe(xrfmap))
 
 
-@shared_task(name="projects.estimate_probe")
-def estimate_probe(dataset_id: int) -> None:
-    """The probe's FWHM from the map itself (enhancer.probe.blind, the CLI's `probe`); the result
-    with its uncertainty, or why the map cannot show it, on the row."""
+@shared_task(name="projects.estimate_probe", bind=True, soft_time_limit=side_tasks.SOFT_LIMIT_S,
+             time_limit=side_tasks.HARD_LIMIT_S)
+def estimate_probe(self, dataset_id: int) -> None:
+    """The probe's FWHM from the map itself (the CLI's `probe`), on the row through
+    xrfweb.side_tasks.run (taken, timed out, failed with its worker like a validation)."""
+    side_tasks.run("probe_estimate", dataset_id, self.request.hostname, blind_estimate)
+
+
+def blind_estimate(dataset: Dataset, asked: dict) -> dict:
+    """enhancer.probe.blind on the upload: its result with its uncertainty, or why the map cannot
+    show it, in the user's words."""
     from enhancer.probe import blind
 
-    close_old_connections()
-    dataset = Dataset.objects.filter(id=dataset_id).first()
-    if dataset is None or (dataset.probe_estimate or {}).get("status") != "running":
-        return  # deleted, or a second delivery of a finished one
     try:
         step = dataset.scan_step_nm
         if step is None:
             raise UserError("the map's scan step is unknown: state it first")
-        result = {"status": "done", **blind(dataset.read_map().data, step)}
+        return {"status": "done", **blind(dataset.read_map().data, step)}
     except UserError as e:
-        result = {"status": "failed", "error": dataset.in_users_words(str(e))}
-    except Exception:
-        log.exception("probe estimate of dataset %s failed", dataset_id)
-        result = {"status": "failed", "error": "the estimate failed unexpectedly (see the worker's log)"}
-    Dataset.objects.filter(id=dataset_id).update(probe_estimate=result)
+        return {"status": "failed", "error": dataset.in_users_words(str(e))}

@@ -14,6 +14,7 @@ from xrfweb.projects.models import Project
 from xrfweb.projects.probes import attach_probe, detach_probe
 from xrfweb.projects.services import delete_dataset, keep_upload, start_probe_estimate
 from xrfweb.projects.uploads import max_upload_bytes, takes_large_uploads
+from xrfweb.side_tasks import reap_stale
 
 
 def dataset_summary(dataset) -> dict:
@@ -125,6 +126,7 @@ def dataset_probe(request, dataset_id: int):
 
 @login_required
 def dataset_probe_json(request, dataset_id: int):
+    reap_stale()  # an estimate whose worker died ends failed with the reason, not polled for ever
     dataset = access.get_dataset_for_user(request.user, dataset_id)
     return JsonResponse({"probe_estimate": dataset.probe_estimate})
 

@@ -21,6 +21,7 @@ from xrfweb.jobs.models import Job
 from xrfweb.registry.services import training_curves
 from xrfweb.review import compare, data, limits, model_review
 from xrfweb.review.plots import GRID_PX, OVERVIEW_PX, REGION_PX, heatmap, jsonable, window_from_px
+from xrfweb.side_tasks import reap_stale
 
 
 def json_view(view):
@@ -67,6 +68,7 @@ def _region(array, grid, request) -> dict:
 
 @login_required
 def dataset_detail(request, dataset_id: int):
+    reap_stale()  # its probe estimate: failed with the reason if its worker died
     dataset = access.get_dataset_for_user(request.user, dataset_id)
     page = {"page": "datasetPage", "urls": {
         "maps": reverse("dataset-maps", args=[dataset.id]),
@@ -100,6 +102,7 @@ def dataset_region(request, dataset_id: int):
 
 @login_required
 def job_detail(request, job_id: int):
+    reap_stale()  # its validation: failed with the reason if its worker died
     job = access.get_job_for_user(request.user, job_id)
     formats = [(fmt, description) for fmt, (_, _, description) in results.FORMATS.items()]
     done = job.status == Job.Status.SUCCEEDED and job.kind == Job.Kind.ENHANCE and job.dataset
