@@ -22,7 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "reliability.md"
 TESTS = ["tests/test_reliability_uploads.py", "tests/test_reliability_faults.py",
-         "tests/test_reliability_access.py", "tests/test_reliability_security.py",
+         "tests/test_reliability_side_tasks.py", "tests/test_reliability_access.py",
+         "tests/test_reliability_security.py",
          "tests/test_reliability_browser.py", "tests/test_security_web.py",
          "tests/test_security_files.py", "tests/test_security_browser.py"]
 START, END = "<!-- GENERATED: start -->", "<!-- GENERATED: end -->"
