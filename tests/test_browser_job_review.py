@@ -153,7 +153,7 @@ def test_the_job_page_validates_against_a_fine_scan_and_shows_it_when_done(page,
     page.click("#validate-form button")
     page.wait_for_selector("#validation-running", timeout=30 * SECONDS)
     job.refresh_from_db()
-    assert job.validation == {"status": "running", "fine_dataset": fine.id}
+    assert job.validation["status"] == "running" and job.validation["fine_dataset"] == fine.id
     assert held_messages == [("jobs.validate_job", (job.id,))]
     numbers = {"input": 20.0, "enhanced": 24.5, "rl": 23.0}
     job.validation = {"status": "done", "fine_dataset": fine.id, "fine_dataset_name": fine.original_name,

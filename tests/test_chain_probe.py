@@ -110,14 +110,15 @@ def test_a_validation_or_estimate_whose_message_redis_lost_is_sent_again(celery_
     """The row says running but no message reached a worker (Redis was down or restarted): the
     workers' resend (xrfweb.queueing.resend_waiting) sends it again and a worker finishes it."""
     from tests.conftest import make_finished_job
+    from xrfweb import side_tasks
     from xrfweb.jobs.models import Job
     from xrfweb.queueing import resend_waiting
 
     project = Project.objects.create(name="lost", owner=alice)
     job = make_finished_job(make_dataset(project, alice), tiny_model, alice)
-    Job.objects.filter(id=job.id).update(validation={"status": "running", "fine_dataset": 10**6})
+    Job.objects.filter(id=job.id).update(validation=side_tasks.asked(fine_dataset=10**6))
     unknown = make_dataset(project, alice)
-    Dataset.objects.filter(id=unknown.id).update(pixel_size_nm=None, probe_estimate={"status": "running"})
+    Dataset.objects.filter(id=unknown.id).update(pixel_size_nm=None, probe_estimate=side_tasks.asked())
     assert resend_waiting() >= 2
     worker = celery_worker_process
     v = worker.wait_for(lambda: Job.objects.get(id=job.id).validation["status"] != "running"
