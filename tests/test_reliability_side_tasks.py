@@ -59,6 +59,8 @@ def test_past_the_limit_the_reaper_fails_them_with_the_reason_and_leaves_fresh_o
     assert web.get(f"/jobs/{fresh_job.id}/status.json").json()["validation_status"] == "running"
     assert web.get(f"/datasets/{fresh.id}/probe.json").json()["probe_estimate"]["status"] == "running"
     assert side_tasks.reap_stale() == 0
+    busy = api.post(f"/api/v1/jobs/{fresh_job.id}/validate/", {"fine_dataset": fine.id}, format="json")
+    assert busy.status_code == 409 and "being validated already" in busy.json()["error"]
 
     # The user starts them again: running anew.
     started = api.post(f"/api/v1/datasets/{never_taken.id}/probe-estimate/")

@@ -9,6 +9,7 @@ from enhancer import UserError
 from xrfweb import side_tasks
 from xrfweb.jobs.models import Job
 from xrfweb.projects.models import Dataset
+from xrfweb.projects.services import Busy
 from xrfweb.registry.models import EnhancementModel
 
 MAX_TRAIN_MINUTES = 24 * 60
@@ -173,7 +174,7 @@ def start_validation(job: Job, fine_dataset_id) -> Job:
         # one at a time per job: the row lock makes two requests at once start one
         locked = Job.objects.select_for_update().get(id=job.id)
         if side_tasks.is_running(locked.validation):
-            raise UserError(f"job {job.id} is being validated already; wait for it")
+            raise Busy(f"job {job.id} is being validated already; wait for it")
         locked.validation = side_tasks.asked(fine_dataset=fine.id)
         locked.save(update_fields=["validation"])
         send_after_commit(tasks.validate_job, job.id)
