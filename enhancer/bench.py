@@ -30,7 +30,7 @@ CASES = {  # case: (pixel nm, probe FWHM nm, scale, peak counts, shipped model)
     "B": (50.0, 200.0, 4, 1000.0, "protocol-b"),
     "C": (50.0, 200.0, 1, 50.0, "protocol-c"),
 }
-HELD_OUT_SEED = 2_000_000  # training uses seeds below 10**6 * 2; see cli.cmd_train
+HELD_OUT_SEED = 2_000_000  # training uses seeds below 10**6 * 2; see train_cli.cmd_train
 REAL_DATA = Path(__file__).resolve().parents[1] / "demo" / "hxn-fe-aggregate"  # the real HXN maps
 
 
@@ -124,7 +124,7 @@ def run_bench(args):
     if not cases:
         raise UserError("--cases takes letters from A, B, C")
     models = dict(zip(cases, args.models)) if args.models else {c: CASES[c][4] for c in cases}
-    if getattr(args, "universal", False) and args.speed:  # without --speed: cli.cmd_bench
+    if getattr(args, "universal", False) and args.speed:  # without --speed: score_cli.cmd_bench
         from .speed import run_speed
 
         return run_speed(args, [(args.models or ["universal"])[0]])
