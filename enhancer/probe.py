@@ -1,18 +1,10 @@
 """The probe from the data: a blind estimate from a map's power spectrum, and knife-edge fits.
 
-Blind estimate (docs/probe.md): per axis, the map's 1-D power spectrum along that axis (a Hann
-window per line, averaged over lines and over elements normalised to their peak) is fitted in the
-log domain by
-
-    P(k) = A k^-beta * exp(-4 pi^2 sigma^2 k^2) * sinc^2(k) + N
-
-a power-law signal prior (sharp edges give beta ~2, points ~0, smooth fields more) seen through a
-Gaussian probe of standard deviation sigma (steps), the dwell's box average of one step (sinc^2,
-k in cycles per step; "point" sampling drops it), over Poisson noise, which is white (N). For a
-separable probe the other axis's blur only scales the signal term, so each axis stands alone.
-The power law and the Gaussian fall-off differ in shape (log k against k^2) wherever the signal
-rises above the noise floor over a wide enough band; where it does not, there is nothing to
-measure and the estimate is refused (ProbeRefused), never guessed.
+Blind estimate (docs/probe.md): the 2-D power spectrum is fitted by a power-law object seen
+through a Gaussian probe over white noise (enhancer.probe_spectrum); here the fit is turned into
+FWHM (x, y) with an uncertainty, or refused (ProbeRefused), never guessed, where the map carries
+too little information: flat, pure noise, sharp up to the step, a probe too large for the map,
+or an uncertainty over half the estimate.
 
 Knife-edge: a line scan across an edge (or a 2-D map of one, its lines averaged after each is
 located) is fitted by an error function; its 10-90% width and FWHM follow from sigma.
@@ -22,89 +14,16 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize, special
 
-from . import UserError
+from . import UserError, probe_spectrum
 from .degrade import FWHM_PER_SIGMA
 
-SYSTEMATIC = 0.20  # relative spread of blind estimates on phantoms (docs/probe.md), added to the fit's
+SYSTEMATIC = 0.12  # relative spread of blind estimates on tuning phantoms (docs/probe.md), added to the fit's
 MAX_RELATIVE_UNCERTAINTY = 0.5  # above this an estimate says nothing: refused
 MIN_LINE = 32  # pixels along an axis for a spectrum
-BETA = (1.5, 4.0)  # the signal prior's spectral slope: edges ~2, textured insides steeper
 
 
 class ProbeRefused(UserError):
     """The map carries too little information to measure the probe; the message says why."""
-
-
-def _spectrum(maps: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean 1-D power spectrum along `axis` (1: along columns, x; 0: along rows, y) over every line
-    of every element, each element scaled to a peak of 1 first. Returns (k in cycles/pixel, P)."""
-    m = np.moveaxis(np.asarray(maps, np.float64), axis - 2, -1)  # the axis last
-    peak = m.reshape(len(m), -1).max(1)
-    m = m / np.where(peak > 0, peak, 1)[:, None, None]
-    n = m.shape[-1]
-    win = np.hanning(n)
-    lines = (m - m.mean(-1, keepdims=True)) * win
-    p = (np.abs(np.fft.rfft(lines, axis=-1)) ** 2).mean(axis=(0, 1)) / (win ** 2).sum()
-    return np.fft.rfftfreq(n), p
-
-
-def _log_bins(k, p, per_octave=8):
-    """Mean power in log-spaced bands: a grating's line spectrum counts by its power, not by the
-    valleys between its lines, and every octave weighs alike in the fit."""
-    edges = np.exp(np.arange(np.log(k[0]), np.log(k[-1]) + 1e-9, np.log(2) / per_octave))
-    idx = np.clip(np.searchsorted(edges, k, side="right") - 1, 0, len(edges) - 1)
-    n = np.bincount(idx, minlength=len(edges))
-    ok = n > 0
-    kb = np.bincount(idx, k, minlength=len(edges))[ok] / n[ok]
-    return kb, np.bincount(idx, p, minlength=len(edges))[ok] / n[ok]
-
-
-def _model(params, k, dwell):
-    log_a, beta, log_sigma, log_n = params
-    sigma = np.exp(log_sigma)
-    signal = np.exp(log_a - beta * np.log(k) - 4 * np.pi ** 2 * sigma ** 2 * k ** 2)
-    if dwell:
-        signal = signal * np.sinc(k) ** 2
-    return signal + np.exp(log_n)
-
-
-def fit_axis(k: np.ndarray, p: np.ndarray, dwell: bool = True) -> dict:
-    """Fit one axis's spectrum; sigma in pixels (steps) with its standard error, or refuse."""
-    n_line = 2 * (len(k) - 1)
-    use = k >= 3.0 / n_line  # the lowest bins carry the window's leakage of the mean
-    k, p = _log_bins(k[use], p[use])
-    if not np.all(np.isfinite(p)) or p.max() <= 0:
-        raise ProbeRefused("the map is flat: no structure to measure a probe from")
-    lp = np.log(np.maximum(p, p.max() * 1e-14))
-
-    def resid(q):
-        return np.log(_model(q, k, dwell)) - lp
-
-    floor0 = np.log(np.median(p[-max(3, len(p) // 10):]))
-    best = None
-    for sigma0 in (0.4, 0.8, 1.5, 3.0, 6.0):
-        for beta0 in (1.6, 2.5, 3.5):
-            q0 = [lp[0] + beta0 * np.log(k[0]), beta0, np.log(sigma0), floor0]
-            r = optimize.least_squares(resid, q0, loss="soft_l1", f_scale=0.3, bounds=([-np.inf, BETA[0], np.log(0.05), -np.inf],
-                                                          [np.inf, BETA[1], np.log(n_line / 4), np.inf]))
-            if best is None or r.cost < best.cost:
-                best = r
-    log_a, beta, log_sigma, log_n = best.x
-    sigma = float(np.exp(log_sigma))
-    dof = max(1, len(k) - 4)
-    s2 = 2 * best.cost / dof
-    try:
-        cov = np.linalg.inv(best.jac.T @ best.jac) * s2
-        se_log_sigma = float(np.sqrt(max(cov[2, 2], 0)))
-    except np.linalg.LinAlgError:
-        se_log_sigma = np.inf
-    signal = _model([log_a, beta, log_sigma, -np.inf], k, dwell)
-    # How far the structure rises above the noise, and where it sinks into it.
-    snr = signal / np.exp(log_n)
-    above = k[snr > 1]
-    return {"sigma_px": sigma, "se_px": sigma * se_log_sigma, "beta": float(beta),
-            "noise": float(np.exp(log_n)), "peak_snr": float(snr.max()),
-            "k_noise": float(above.max()) if len(above) else 0.0, "fit_rms": float(np.sqrt(s2))}
 
 
 def blind(maps: np.ndarray, step_nm: tuple[float, float], dwell: bool = True) -> dict:
@@ -116,39 +35,39 @@ def blind(maps: np.ndarray, step_nm: tuple[float, float], dwell: bool = True) ->
                            f"{MIN_LINE} along each axis are needed to see the spectrum's fall-off")
     if not np.isfinite(maps).all():
         raise UserError("the map holds NaN or infinite values")
+    flat = "the map is flat: no structure to measure a probe from"
     if np.all(maps.std(axis=(-2, -1)) <= 1e-12 * (np.abs(maps).max() + 1e-30)):
-        raise ProbeRefused("the map is flat: no structure to measure a probe from")
+        raise ProbeRefused(flat)
+    f = probe_spectrum.fit(maps, dwell=dwell)
+    if f["flat"]:
+        raise ProbeRefused(flat)
     axes = {}
-    for name, axis, step in (("x", 1, step_nm[0]), ("y", 0, step_nm[1])):
-        f = fit_axis(*_spectrum(maps, axis), dwell=dwell)
-        f["fwhm_nm"] = f["sigma_px"] * FWHM_PER_SIGMA * step
-        f["stat_nm"] = f["se_px"] * FWHM_PER_SIGMA * step
-        axes[name] = f
-    for name, f in axes.items():
+    for i, (name, step) in enumerate((("x", step_nm[0]), ("y", step_nm[1]))):
         n_line = maps.shape[-1] if name == "x" else maps.shape[-2]
-        step = step_nm[0] if name == "x" else step_nm[1]
-        if f["peak_snr"] < 10:
+        fwhm = float(f["sigma"][i] * FWHM_PER_SIGMA * step)
+        a = f[name]
+        if a["peak_snr"] < 10:
             raise ProbeRefused(f"along {name} the map's structure hardly rises above its noise (peak "
-                               f"signal-to-noise {f['peak_snr']:.1f} in the spectrum): it looks like "
+                               f"signal-to-noise {a['peak_snr']:.1f} in the spectrum): it looks like "
                                "pure noise, no probe can be measured from it")
-        if f["k_noise"] >= 0.45 or f["fwhm_nm"] < step:
+        if a["k_noise"] >= 0.45 or fwhm < step:
             raise ProbeRefused(f"along {name} the map is sharp up to the step (fitted FWHM "
-                               f"{f['fwhm_nm']:.0f} nm for a {step:g} nm step): the probe is under "
+                               f"{fwhm:.0f} nm for a {step:g} nm step): the probe is under "
                                "about one step and the map cannot show its size")
-        if f["fwhm_nm"] > step * n_line / 6:
-            raise ProbeRefused(f"along {name} the fitted FWHM ({f['fwhm_nm']:.0f} nm) is over a sixth of "
+        if fwhm > step * n_line / 6:
+            raise ProbeRefused(f"along {name} the fitted FWHM ({fwhm:.0f} nm) is over a sixth of "
                                "the map: too large to measure on this map")
-        unc = float(np.hypot(f["stat_nm"], SYSTEMATIC * f["fwhm_nm"]))
-        if not np.isfinite(unc) or unc > MAX_RELATIVE_UNCERTAINTY * f["fwhm_nm"]:
-            raise ProbeRefused(f"along {name} the fit cannot pin the probe down (FWHM {f['fwhm_nm']:.0f}"
+        unc = float(fwhm * np.hypot(f["se_log"][i], SYSTEMATIC))
+        if not np.isfinite(unc) or unc > MAX_RELATIVE_UNCERTAINTY * fwhm:
+            raise ProbeRefused(f"along {name} the fit cannot pin the probe down (FWHM {fwhm:.0f}"
                                f" +- {unc:.0f} nm): too little structure above the noise")
-        f["uncertainty_nm"] = unc
+        axes[name] = {"fwhm_nm": fwhm, "uncertainty_nm": unc, **a}
     return {"fwhm_nm": [round(axes["x"]["fwhm_nm"], 1), round(axes["y"]["fwhm_nm"], 1)],
             "uncertainty_nm": [round(axes["x"]["uncertainty_nm"], 1), round(axes["y"]["uncertainty_nm"], 1)],
             "method": "blind", "step_nm": [float(step_nm[0]), float(step_nm[1])],
-            "sampling": "box" if dwell else "point",
-            "fit": {a: {"spectral_slope": round(f["beta"], 2), "peak_snr": round(f["peak_snr"], 1),
-                        "signal_until_cycles_per_step": round(f["k_noise"], 3)} for a, f in axes.items()}}
+            "sampling": "box" if dwell else "point", "spectral_slope": round(f["beta"], 2),
+            "fit": {n: {"peak_snr": round(a["peak_snr"], 1), "signal_until_cycles_per_step": round(a["k_noise"], 3)}
+                    for n, a in axes.items()}}
 
 
 def _edge_model(x, x0, sigma, low, high, width):

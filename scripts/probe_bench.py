@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/probe_bench.py [--seeds 2] [--scale 2] [--size 256]
 
-Each phantom (seeds from 2,000,000 on: no training or validation set uses them) is degraded by
+Each phantom (seeds from 2,000,000 on: no training or validation set uses them, and the blind
+estimator was tuned on seeds 3,000,000-3,000,001, never these) is degraded by
 enhancer.degrade (the one forward model) with a Gaussian probe 2-8 steps wide, round or
 elliptical, at a scan step of `scale` fine pixels, box dwell, Poisson noise at the peak count;
 the estimate is scored per axis as estimated / true FWHM - 1 (the benchmark protocol's rule).
@@ -52,13 +53,16 @@ for kind in a.kinds.split(","):
                 everything.append({"kind": kind, "seed": seed, "counts": counts, "probe_steps": [wx, wy],
                                    "error": e, "uncertainty_nm": r["uncertainty_nm"]})
     e = np.array(errors) if errors else np.array([np.nan])
-    n = len(a.seeds * 0 or range(a.seeds)) * len(a.counts.split(",")) * len(PROBES)
+    n = a.seeds * len(a.counts.split(",")) * len(PROBES)
     rows.append((kind, 100 * np.mean(e), 100 * np.std(e), 100 * np.max(np.abs(e)),
-                 100 * np.mean(np.abs(e) <= 0.2), refused, n))
+                 100 * np.mean(np.abs(e) <= 0.2), 100 * np.sum(np.abs(e) <= 0.2) / (2 * n), refused, n))
     print(f"{kind}: bias {rows[-1][1]:+.1f}% spread {rows[-1][2]:.1f}% worst {rows[-1][3]:.0f}%", file=sys.stderr)
 
-print(f"| kind | bias % | spread % | worst % | axes within 20% | refused |\n|---|---|---|---|---|---|")
-for kind, b, s, w, ok, ref, n in rows:
-    print(f"| {kind} | {b:+.1f} | {s:.1f} | {w:.0f} | {ok:.0f}% | {ref}/{n} |")
+# "of answered": the share of estimated axes within 20%; "of all": a refused map's two axes count
+# as misses (no guess, but no answer either)
+print("| kind | bias % | spread % | worst % | within 20%, of answered axes | of all axes | refused maps |\n"
+      "|---|---|---|---|---|---|---|")
+for kind, b, s, w, ok, ok_all, ref, n in rows:
+    print(f"| {kind} | {b:+.1f} | {s:.1f} | {w:.0f} | {ok:.0f}% | {ok_all:.0f}% | {ref}/{n} |")
 if a.json:
     Path(a.json).write_text(json.dumps(everything))
