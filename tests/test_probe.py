@@ -77,13 +77,28 @@ def test_blind_refuses_flat_noise_tiny_probe_and_small_maps():
     noise = np.random.default_rng(0).poisson(100, (2, 128, 128)).astype(np.float32)
     with pytest.raises(ProbeRefused, match="noise"):
         blind(noise, (50, 50))
-    for kind in ("cell", "star"):  # a texture's own domains read as ~1.5 steps (docs/probe.md)
+    for kind in ("cell", "star", "texture"):
         truth = phantom(kind, 256, 2, seed=2_000_010)
         sharp = Degradation(5, 10, 2, 5000).apply(truth, seed=0)  # a probe of a quarter step
         with pytest.raises(ProbeRefused, match="one step"):
             blind(sharp, (20, 20))
     with pytest.raises(ProbeRefused, match="at least"):
         blind(truth[:, :20, :20], (20, 20))
+
+
+@pytest.mark.parametrize("kind, probe_steps, counts", [
+    ("cell", (3, 6), 200), ("particles", (4, 4), 1000), ("texture", (6, 3), 200),
+    ("star", (3, 3), 1000), ("bars", (6, 6), 1000), ("aggregate", (2, 2), 200)])
+def test_blind_within_20_percent_on_held_out_phantoms(kind, probe_steps, counts):
+    """One held-out phantom per kind (seeds no tuning used: docs/probe.md), round and elliptical
+    probes of 2-6 steps, scan step 2 fine pixels, box dwell, as scripts/probe_bench.py measures."""
+    truth = phantom(kind, 256, 2, seed=2_000_040)
+    wx, wy = probe_steps
+    g = Degradation(wx * 20, 10, 2, counts, probe_fwhm_y_nm=wy * 20).apply(truth, seed=1)
+    r = blind(g, (20, 20))
+    errors = [r["fwhm_nm"][0] / (wx * 20) - 1, r["fwhm_nm"][1] / (wy * 20) - 1]
+    assert max(abs(e) for e in errors) < 0.2, (errors, r)
+    assert all(0 < u < 0.5 * f for u, f in zip(r["uncertainty_nm"], r["fwhm_nm"]))
 
 
 def test_probe_cli_blind_json_and_refusal(tmp_path):
@@ -203,7 +218,8 @@ def test_enhance_probe_auto_records_the_blind_estimate(tmp_path):
     assert "probe estimated from the map" in r.stderr
     prov = json.loads(json.loads((tmp_path / "out.npy.json").read_text())["provenance"])  # the sidecar
     estimate = prov["probe_estimate"]
-    assert estimate["method"] == "blind" and all(abs(v / 200 - 1) < 0.1 for v in estimate["fwhm_nm"])
+    # within the issue's 20% (this map reads -13% and -6%: docs/probe.md)
+    assert estimate["method"] == "blind" and all(abs(v / 200 - 1) < 0.2 for v in estimate["fwhm_nm"])
     assert prov["enhancement"]["probe_fwhm_nm"] == estimate["fwhm_nm"]
     np.save(tmp_path / "flat.npy", np.ones((64, 64), np.float32))
     r = cli("enhance", "flat.npy", "o2.npy", "--model", "protocol-a", "--pixel-nm", 50,
