@@ -80,6 +80,11 @@ class _Runner:
         self.compiled = None
         self.scale = scale
         self.condition = None  # (K,) for a conditioned network, set per element and pass
+        # Coarse tiles -> the network's fine-grid input. A conditioned network's start is a Wiener
+        # filter (set per element and pass), which needs `reach` more coarse pixels of context on
+        # each side than the tile: each tile's start is filtered from a window that wide, so
+        # memory stays that of a few tiles whatever the map's size.
+        self.start, self.reach = (lambda t: upsample(t, scale)), 0
         # Coarse-grid margin: the network's reach on the fine grid, plus bicubic support (2).
         self.margin = math.ceil(bundle.network.receptive_radius / self.scale) + 2
         # `tile` is the fine-grid side; cores must stay large against the margins to pay.
@@ -125,13 +130,20 @@ class _Runner:
         core = tile - 2 * m
         th, tw = min(tile, h), min(tile, w)
         boxes = [(y, x0) for y in _tile_starts(h, th, core) for x0 in _tile_starts(w, tw, core)]
+        # Every window has one shape (so a batch filters at once): shifted inward at the map's
+        # edges, where the start pads by reflection as it would on the whole map.
+        wh, ww = min(th + 2 * self.reach, h), min(tw + 2 * self.reach, w)
         xt = torch.from_numpy(x)
         for i in range(0, len(boxes), self.batch):
             if cancel and cancel():
                 raise Cancelled("enhancement cancelled")
             group = boxes[i : i + self.batch]
-            batch = torch.stack([xt[:, y : y + th, x0 : x0 + tw] for y, x0 in group]).to(self.device)
-            fine = upsample(batch, s)  # in fp32: the global skip carries it to the output
+            at = [(min(max(y - self.reach, 0), h - wh), min(max(x0 - self.reach, 0), w - ww)) for y, x0 in group]
+            windows = torch.stack([xt[:, y : y + wh, x0 : x0 + ww] for y, x0 in at]).to(self.device)
+            fine = self.start(windows)  # in fp32: the global skip carries it to the output
+            if self.reach:
+                fine = torch.stack([f[:, (y - wy) * s : (y - wy + th) * s, (x0 - wx) * s : (x0 - wx + tw) * s]
+                                    for f, (y, x0), (wy, wx) in zip(fine, group, at)])
             if self.fast:
                 with autocast(self.device):
                     pred = self._forward(fine.contiguous(memory_format=torch.channels_last),
@@ -197,7 +209,7 @@ def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 
         raise UserError(f"model {bundle.name} " + ("needs the map's probe, step and dose" if conditioned
                                                     else "is made for one condition and takes none"))
     if conditioned:
-        from .conditions import condition, wiener_start
+        from .conditions import REACH_PX, condition, wiener_start
 
         probe_px, s, counts = conditions
         counts = np.broadcast_to(np.asarray(counts, float), (e,))
@@ -205,9 +217,7 @@ def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 
         s = bundle.scale
     norm = bundle.spec.normalisation  # the rule the model was trained with (train.py writes it)
     scales = np.array([map_scale(m, norm.percentile, norm.sigma_px) for m in maps], np.float32)
-    # A conditioned network starts from the Wiener estimate on the fine grid (conditions.py), so
-    # its tiles are cut from that: scale 1 inside the runner.
-    runner = _Runner(bundle, device, tile, batch, fast, scale=1 if conditioned else s)
+    runner = _Runner(bundle, device, tile, batch, fast, scale=s)
     work = bundle.network.flops_per_pixel() * e * ensemble * h * w * s * s / 1e9
     if compile or (compile is None and work >= COMPILE_MIN_GFLOP):
         runner.compile()
@@ -228,7 +238,9 @@ def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 
                 fx, fy = probe_px if k % 2 == 0 else probe_px[::-1]
                 c = float(counts[idx.start])
                 runner.condition = condition((fx, fy), s, c)[None]
-                x = wiener_start(torch.from_numpy(x)[None], (fx, fy), s, c)[0].numpy()
+                # The network starts from the Wiener estimate on the fine grid (conditions.py).
+                runner.start = lambda t, p=(fx, fy), c=c: wiener_start(t, p, s, c)
+                runner.reach = math.ceil(REACH_PX / s) + 2  # + the bicubic's support
             p = _untransform(runner(x, step, cancel), k, flip)
             if acc is None:
                 acc, acc2 = p, (p * p if var is not None else None)

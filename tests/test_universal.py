@@ -113,6 +113,24 @@ def test_the_wiener_start_deconvolves_the_stated_probe_and_keeps_the_mean():
         assert abs(start.mean() - g.mean()) < 0.01 * g.mean()  # the padding moves it a little; enhance restores it
 
 
+@pytest.mark.parametrize("scale", [1, 2])
+def test_the_wiener_start_is_filtered_tile_by_tile_and_matches_the_whole_map(scale, monkeypatch):
+    """Memory flat in map size: no start is filtered over the whole map, and the tiled result is
+    the whole map's (the widest probe at the highest dose: the filter's longest reach)."""
+    from enhancer import conditions
+
+    b = small_universal()
+    side = 240 // scale
+    g = Degradation(8.0, 1.0, scale, 10_000.0).apply(phantom("mixed", 240, 1, seed=4), seed=1)
+    kw = {"conditions": ((8.0, 8.0), scale, 10_000.0)}
+    whole = enhance(g, b, tile=4096, **kw)  # one tile: the start filtered over the whole map
+    shapes, real = [], conditions.wiener_start
+    monkeypatch.setattr(conditions, "wiener_start", lambda x, *a: shapes.append(x.shape[-2:]) or real(x, *a))
+    tiled = enhance(g, b, tile=64, batch=3, **kw)
+    assert shapes and max(max(s) for s in shapes) < side  # windows, never the whole map
+    np.testing.assert_allclose(tiled, whole, rtol=1e-4, atol=1e-4 * np.abs(whole).max())
+
+
 def test_the_benchmark_keeps_its_baselines_and_resumes_from_them(tmp_path, monkeypatch):
     from enhancer import bench_universal as bu
 
