@@ -8,6 +8,8 @@ each tile's core is kept: every kept pixel saw exactly what it would see untiled
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import datetime as dt
 import logging
 import math
@@ -22,6 +24,9 @@ from .map_scale import map_scale
 from .network import fold_batchnorm, upsample
 from .xrfmap import XRFMap
 
+# Tiles of this many output pixels a side, one at a time: the universal model recomputes 8% of a
+# 2048^2 map in the overlaps (27% with 384 x 4, the earlier choice), in less peak memory.
+TILE, BATCH = 768, 1
 # torch.compile pays from about this much work (~50 s eager on a 2-core CPU): compiling costs ~3 s
 # with inductor's on-disk cache warm and ~30 s cold, and saves about a fifth of the eager time.
 COMPILE_MIN_GFLOP = 10_000.0
@@ -46,6 +51,38 @@ def pick_device(device: str = "auto") -> torch.device:
     if device not in ("cpu", "cuda"):
         raise UserError(f"unknown device {device!r}: use auto, cpu or cuda")
     return torch.device(device)
+
+
+@contextlib.contextmanager
+def _freed_memory_held(cpu: bool):
+    """Convolution outputs on a tile are tens of MB each; glibc hands every freed block over 32 MB
+    back to the OS at once, so each new one was page-faulted in afresh: 37% of a 4096^2 map's CPU
+    time went to the kernel (sys). While enhancing, freed blocks stay in the process; afterwards
+    malloc_trim hands them back. Not glibc (macOS, musl), or a GPU: nothing to do."""
+    try:
+        libc = ctypes.CDLL("libc.so.6") if cpu else None
+    except OSError:
+        libc = None
+    if libc is None or not hasattr(libc, "malloc_trim"):
+        yield
+        return
+    libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: the heap, not mmap, up to 1 GB a block
+    libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GB freed at the heap's top
+    try:
+        yield
+    finally:  # glibc's default thresholds (128 KiB; fixed now, where they had adjusted themselves)
+        libc.mallopt(-3, 128 * 1024)
+        libc.mallopt(-1, 128 * 1024)
+        libc.malloc_trim(0)
+
+
+def _tile_length(n: int, tile: int, margin: int) -> int:
+    """The fewest tiles of at most `tile` that cover n, made equal: the last one does not
+    overlap the one before by most of its length (work that is thrown away)."""
+    if n <= tile:
+        return n
+    k = math.ceil((n - 2 * margin) / (tile - 2 * margin))
+    return math.ceil((n - 2 * margin) / k) + 2 * margin
 
 
 def _tile_starts(n: int, tile: int, core: int) -> list[int]:
@@ -85,6 +122,7 @@ class _Runner:
         # each side than the tile: each tile's start is filtered from a window that wide, so
         # memory stays that of a few tiles whatever the map's size.
         self.start, self.reach = (lambda t: upsample(t, scale)), 0
+        self.divisor = 1.0  # each element's scale (normalise), applied tile by tile: no normalised copy
         # Coarse-grid margin: the network's reach on the fine grid, plus bicubic support (2).
         self.margin = math.ceil(bundle.network.receptive_radius / self.scale) + 2
         # `tile` is the fine-grid side; cores must stay large against the margins to pay.
@@ -109,10 +147,12 @@ class _Runner:
         return self.net(*args)
 
     @torch.inference_mode()
-    def __call__(self, x: np.ndarray, progress=None, cancel=None) -> np.ndarray:
+    def __call__(self, x: np.ndarray, progress=None, cancel=None, out=None) -> np.ndarray:
+        """out: where to write the result (C, h*S, w*S); a new array if None."""
         c, h, w = x.shape
         s, m = self.scale, self.margin
-        out = np.zeros((c, h * s, w * s), np.float32)
+        if out is None:
+            out = np.zeros((c, h * s, w * s), np.float32)
         while True:
             try:
                 return self._run(x, out, progress, cancel)
@@ -126,10 +166,8 @@ class _Runner:
     def _run(self, x, out, progress, cancel):
         c, h, w = x.shape
         s, m = self.scale, self.margin
-        tile = self.tile
-        core = tile - 2 * m
-        th, tw = min(tile, h), min(tile, w)
-        boxes = [(y, x0) for y in _tile_starts(h, th, core) for x0 in _tile_starts(w, tw, core)]
+        th, tw = _tile_length(h, self.tile, m), _tile_length(w, self.tile, m)
+        boxes = [(y, x0) for y in _tile_starts(h, th, th - 2 * m) for x0 in _tile_starts(w, tw, tw - 2 * m)]
         # Every window has one shape (so a batch filters at once): shifted inward at the map's
         # edges, where the start pads by reflection as it would on the whole map.
         wh, ww = min(th + 2 * self.reach, h), min(tw + 2 * self.reach, w)
@@ -139,7 +177,8 @@ class _Runner:
                 raise Cancelled("enhancement cancelled")
             group = boxes[i : i + self.batch]
             at = [(min(max(y - self.reach, 0), h - wh), min(max(x0 - self.reach, 0), w - ww)) for y, x0 in group]
-            windows = torch.stack([xt[:, y : y + wh, x0 : x0 + ww] for y, x0 in at]).to(self.device)
+            windows = torch.stack([xt[:, y : y + wh, x0 : x0 + ww] for y, x0 in at]) / self.divisor
+            windows = windows.to(self.device)
             fine = self.start(windows)  # in fp32: the global skip carries it to the output
             if self.reach:
                 fine = torch.stack([f[:, (y - wy) * s : (y - wy + th) * s, (x0 - wx) * s : (x0 - wx + tw) * s]
@@ -179,7 +218,7 @@ def _untransform(a, k, flip):
 
 
 def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 1, progress=None,
-            cancel=None, tile: int = 384, batch: int = 4, return_variance: bool = False,
+            cancel=None, tile: int = TILE, batch: int = BATCH, return_variance: bool = False,
             fast: bool = True, compile: bool | None = None, conditions=None):
     """Enhance (E, H, W) coarse maps -> (E, H*S, W*S) on the model's fine grid.
 
@@ -190,7 +229,9 @@ def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 
     ensemble = 1..8 averages over flips/rotations; with return_variance the variance over them
     comes too (None for ensemble 1). fast=False runs the plain fp32 network (for comparisons).
     compile: torch.compile the network; None decides by the amount of work (COMPILE_MIN_GFLOP).
-    Memory: the input, the output, and one element's working copies at a time.
+    Memory: the input, the output and a few tiles (each tile normalised, and for a conditioned
+    model Wiener-filtered, on its own), whatever the map's size; an ensemble adds one element's
+    working copies.
     """
     maps = np.asarray(maps, np.float32)
     if maps.ndim == 2:
@@ -218,51 +259,55 @@ def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 
     norm = bundle.spec.normalisation  # the rule the model was trained with (train.py writes it)
     scales = np.array([map_scale(m, norm.percentile, norm.sigma_px) for m in maps], np.float32)
     runner = _Runner(bundle, device, tile, batch, fast, scale=s)
-    work = bundle.network.flops_per_pixel() * e * ensemble * h * w * s * s / 1e9
-    if compile or (compile is None and work >= COMPILE_MIN_GFLOP):
-        runner.compile()
-    out = np.empty((e, h * s, w * s), np.float32)
-    var = np.empty_like(out) if return_variance and ensemble > 1 else None
-    # Element-agnostic: each element is its own single-channel image, one at a time.
-    groups = [slice(0, e)] if joint else [slice(i, i + 1) for i in range(e)]
-    passes = _DIHEDRAL[:ensemble]
-    total, done = len(groups) * len(passes), 0
-    for idx in groups:  # in place where it can be: a 4000 x 4000 element is 64 MB a copy
-        scale = scales[idx, None, None]
-        g = maps[idx] / scale
-        acc = acc2 = None
-        for k, flip in passes:
-            step = (lambda f, d=done: progress((d + f) / total)) if progress else None
-            x = _transform(g, k, flip)
-            if conditioned:  # a quarter turn swaps the probe's x and y
-                fx, fy = probe_px if k % 2 == 0 else probe_px[::-1]
-                c = float(counts[idx.start])
-                runner.condition = condition((fx, fy), s, c)[None]
-                # The network starts from the Wiener estimate on the fine grid (conditions.py).
-                runner.start = lambda t, p=(fx, fy), c=c: wiener_start(t, p, s, c)
-                runner.reach = math.ceil(REACH_PX / s) + 2  # + the bicubic's support
-            p = _untransform(runner(x, step, cancel), k, flip)
-            if acc is None:
-                acc, acc2 = p, (p * p if var is not None else None)
-            else:
-                acc += p
-                if var is not None:
-                    acc2 += p * p
-            done += 1
-        del g
-        acc /= len(passes)
-        if var is not None:
-            acc2 /= len(passes)
-            acc2 -= acc * acc
-            np.clip(acc2, 0, None, out=acc2)
-            np.multiply(acc2, scale**2, out=var[idx])
-        np.multiply(acc, scale, out=out[idx])
-    np.clip(out, 0, None, out=out)
-    for i in range(e):  # restore each element's mean (see module docstring)
-        mean_in, mean_out = float(maps[i].mean()), float(out[i].mean())
-        if mean_in > 0 and mean_out > 0:
-            out[i] *= mean_in / mean_out
-    return (out, var) if return_variance else out
+    with _freed_memory_held(runner.device.type == "cpu"):
+        work = bundle.network.flops_per_pixel() * e * ensemble * h * w * s * s / 1e9
+        if compile or (compile is None and work >= COMPILE_MIN_GFLOP):
+            runner.compile()
+        out = np.empty((e, h * s, w * s), np.float32)
+        var = np.empty_like(out) if return_variance and ensemble > 1 else None
+        # Element-agnostic: each element is its own single-channel image, one at a time.
+        groups = [slice(0, e)] if joint else [slice(i, i + 1) for i in range(e)]
+        passes = _DIHEDRAL[:ensemble]
+        total, done = len(groups) * len(passes), 0
+        for idx in groups:  # in place where it can be: a 4000 x 4000 element is 64 MB a copy
+            scale = scales[idx, None, None]
+            runner.divisor = torch.from_numpy(scale)
+            acc = acc2 = None
+            for k, flip in passes:
+                step = (lambda f, d=done: progress((d + f) / total)) if progress else None
+                x = _transform(maps[idx], k, flip)  # a view, unless turned
+                if conditioned:  # a quarter turn swaps the probe's x and y
+                    fx, fy = probe_px if k % 2 == 0 else probe_px[::-1]
+                    c = float(counts[idx.start])
+                    runner.condition = condition((fx, fy), s, c)[None]
+                    # The network starts from the Wiener estimate on the fine grid (conditions.py).
+                    runner.start = lambda t, p=(fx, fy), c=c: wiener_start(t, p, s, c)
+                    runner.reach = math.ceil(REACH_PX / s) + 2  # + the bicubic's support
+                if len(passes) == 1:  # straight into the result: one pass holds no copy of the element
+                    p = runner(x, step, cancel, out=out[idx])
+                else:
+                    p = _untransform(runner(x, step, cancel), k, flip)
+                if acc is None:
+                    acc, acc2 = p, (p * p if var is not None else None)
+                else:
+                    acc += p
+                    if var is not None:
+                        acc2 += p * p
+                done += 1
+            if len(passes) > 1:
+                acc /= len(passes)
+            if var is not None:
+                acc2 /= len(passes)
+                acc2 -= acc * acc
+                np.clip(acc2, 0, None, out=acc2)
+                np.multiply(acc2, scale**2, out=var[idx])
+            np.multiply(acc, scale, out=out[idx])
+        np.clip(out, 0, None, out=out)
+        for i in range(e):  # restore each element's mean (see module docstring)
+            mean_in, mean_out = float(maps[i].mean()), float(out[i].mean())
+            if mean_in > 0 and mean_out > 0:
+                out[i] *= mean_in / mean_out
+        return (out, var) if return_variance else out
 
 
 def _element_counts(xrfmap: XRFMap, bundle: Bundle, f):

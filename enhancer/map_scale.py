@@ -17,5 +17,7 @@ SIGMA_PX = 1.0  # light smoothing first, so that noise does not set the scale
 
 def map_scale(m: np.ndarray, percentile: float = PERCENTILE, sigma_px: float = SIGMA_PX) -> float:
     """A robust brightness of one map: a high percentile after light smoothing."""
-    s = float(np.percentile(ndimage.gaussian_filter(np.asarray(m, np.float32), sigma_px), percentile))
+    # overwrite_input: the percentile partitions the smoothed copy itself, not one more copy
+    smooth = ndimage.gaussian_filter(np.asarray(m, np.float32), sigma_px)
+    s = float(np.percentile(smooth, percentile, overwrite_input=True))
     return s if s > 0 and math.isfinite(s) else float(max(np.abs(m).max(), 1e-12))
