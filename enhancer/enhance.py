@@ -56,9 +56,10 @@ def pick_device(device: str = "auto") -> torch.device:
 @contextlib.contextmanager
 def _freed_memory_held(cpu: bool):
     """Convolution outputs on a tile are tens of MB each; glibc hands every freed block over 32 MB
-    back to the OS at once, so each new one was page-faulted in afresh: 37% of a 4096^2 map's CPU
-    time went to the kernel (sys). While enhancing, freed blocks stay in the process; afterwards
-    malloc_trim hands them back. Not glibc (macOS, musl), or a GPU: nothing to do."""
+    back to the OS at once, so each new one was page-faulted in afresh: 37% of the CPU time of
+    enhancing 1024^2 to 4096^2 maps went to the kernel (sys). While enhancing, freed blocks stay
+    in the process; afterwards malloc_trim hands them back. Not glibc (macOS, musl), or a GPU:
+    nothing to do."""
     try:
         libc = ctypes.CDLL("libc.so.6") if cpu else None
     except OSError:
