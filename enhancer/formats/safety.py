@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -66,13 +67,12 @@ def _dump(xrf: XRFMap, out: Path) -> None:
     (out / "meta.json").write_text(json.dumps(jsonable(meta)))
 
 
-def child_main(args: dict) -> None:
-    """Runs in the child: read, then leave the result (or the error) in args["out_dir"]."""
-    out = Path(args["out_dir"])
+@contextmanager
+def reported(out: Path):
+    """The child's body runs inside this: any error is left in out/error.json as a kind and a
+    message (the parent turns it into words), never a traceback."""
     try:
-        from enhancer.formats.reading import read_map
-
-        _dump(read_map(args["path"], **args["kwargs"]), out)
+        yield
     except UserError as exc:
         _error(out, "user", str(exc))
     except MemoryError:
@@ -81,20 +81,23 @@ def child_main(args: dict) -> None:
         _error(out, "other", f"{type(exc).__name__}: {str(exc)[:300]}")
 
 
+def child_main(args: dict) -> None:
+    """Runs in the child: read, then leave the result (or the error) in args["out_dir"]."""
+    out = Path(args["out_dir"])
+    with reported(out):
+        from enhancer.formats.reading import read_map
+
+        _dump(read_map(args["path"], **args["kwargs"]), out)
+
+
 def probe_child_main(args: dict) -> None:
     """Runs in the child: read a measured probe (enhancer.probe.read_probe), leave it as probe.npy."""
     out = Path(args["out_dir"])
-    try:
+    with reported(out):
         from enhancer.probe import read_probe
 
         np.save(out / "probe.npy", read_probe(args["path"], args.get("dataset")), allow_pickle=False)
         (out / "meta.json").write_text("{}")
-    except UserError as exc:
-        _error(out, "user", str(exc))
-    except MemoryError:
-        _error(out, "memory", "")
-    except Exception as exc:
-        _error(out, "other", f"{type(exc).__name__}: {str(exc)[:300]}")
 
 
 def _error(out: Path, kind: str, message: str) -> None:

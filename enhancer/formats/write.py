@@ -203,17 +203,11 @@ def write_result(original: XRFMap, enhanced: XRFMap, out_path, provenance: dict 
 
 def child_write(args: dict) -> None:
     """Runs in the child: copy the upload and append the enhanced maps (write_result)."""
-    from enhancer.formats.safety import _error, _load_result  # the child's own helpers
+    from enhancer.formats.safety import _load_result, reported  # the child's own helpers
 
     out = Path(args["out_dir"])
-    try:
+    with reported(out):
         original, enhanced = _load_result(out / "original"), _load_result(out / "enhanced")
         original.source["path"] = args["path"]  # the caller's, never what a reader child said
         write_result(original, enhanced, args["result"], args["provenance"], sandboxed=True)
         (out / "meta.json").write_text("{}")
-    except UserError as exc:
-        _error(out, "user", str(exc))
-    except MemoryError:
-        _error(out, "memory", "")
-    except Exception as exc:
-        _error(out, "other", f"{type(exc).__name__}: {str(exc)[:300]}")
