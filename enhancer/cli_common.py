@@ -18,21 +18,16 @@ def fine_pixel(m, given):
 
 
 def degradation(args, fine_pixel_nm):
-    from .degrade import Degradation
-    from .probe import measured_degradation
+    from .probe import one_probe, simulation
     from .probe_cli import measured_probe
 
     measured = measured_probe(args)
-    if measured is not None and args.probe_fwhm_nm is not None:
-        raise UserError("give --probe FILE or --probe-fwhm-nm, not both (a measured probe's FWHM is read from it)")
-    if measured is None and args.probe_fwhm_nm is None:
-        raise UserError("give the probe: --probe-fwhm-nm FWHM, or a measured one with --probe FILE --probe-pixel-nm P")
+    one_probe(args.probe_fwhm_nm, measured is not None, "--probe-fwhm-nm FWHM", "--probe FILE --probe-pixel-nm P")
     if (args.probe_fwhm_nm is not None and args.probe_fwhm_nm <= 0) or fine_pixel_nm <= 0:
         raise UserError("--probe-fwhm-nm and --pixel-nm must be positive")
     if args.scale < 1:
         raise UserError("--scale must be 1 or more")
-    d = Degradation(args.probe_fwhm_nm or 1.0, fine_pixel_nm, args.scale, args.counts or None)
-    return d if measured is None else measured_degradation(d, *measured)
+    return simulation(args.probe_fwhm_nm, fine_pixel_nm, args.scale, args.counts or None, measured)
 
 
 def add_forward_args(s) -> None:

@@ -238,6 +238,37 @@ def measured_fwhm(probe: np.ndarray, pixel_nm: float) -> tuple[float, float]:
     return fwhm_of(a, pixel_nm)
 
 
+def one_probe(fwhm_nm, measured: bool, fwhm_name: str, measured_name: str) -> None:
+    """A simulated measurement's probe is a Gaussian of a stated FWHM or a measured probe (its FWHM
+    read from it): one of them, never both. The CLI's degrade and train (--probe-fwhm-nm, --probe)
+    and the web's training (probe_fwhm_nm, measured_probe_dataset) come through here, each naming
+    its own fields."""
+    if measured and fwhm_nm is not None:
+        raise UserError(f"give {measured_name} or {fwhm_name}, not both (a measured probe's FWHM is read from it)")
+    if not measured and fwhm_nm is None:
+        raise UserError(f"give the probe: {fwhm_name}, or a measured one with {measured_name}")
+
+
+def simulation(fwhm_nm, pixel_nm: float, scale: int, counts, measured=None):
+    """The simulated measurement degrade and train learn from: a Gaussian probe of fwhm_nm, or the
+    measured probe (intensity, its pixel in nm) as the PSF, its FWHM read from it (fwhm_nm unused:
+    one_probe refuses both). The CLI's --probe and the web's training with a dataset's attached
+    probe both come through here."""
+    from .degrade import Degradation
+
+    d = Degradation(fwhm_nm or 1.0, pixel_nm, scale, counts)
+    return d if measured is None else measured_degradation(d, *measured)
+
+
+def trained_with(d, name: str, pixel_nm: float) -> dict:
+    """What a model trained through a measured probe records of it in training.data.measured_probe
+    (its degradation holds the PSF itself, on the fine grid): the file's name, its own pixel, and
+    the FWHM (x, y) of the PSF it became. The CLI's train --probe and the web's training with a
+    dataset's attached probe both record it so."""
+    return {"file": name, "pixel_nm": float(pixel_nm),
+            "fwhm_nm": [d.probe_fwhm_nm, d.probe_fwhm_y_nm or d.probe_fwhm_nm]}
+
+
 def record_measured_probe(m, physics, probe: np.ndarray, pixel_nm: float, name: str):
     """The physics with a measured probe (the PSF; its FWHM the summary), recorded in the map's
     provenance as `measured_probe` (it travels into the result file; validate's RL reads it).

@@ -27,6 +27,7 @@ def _range(text: str, flag: str, least: float, most: float) -> tuple[float, floa
 def cmd_train(args):
     from .bundle import load_bundle
     from .phantoms import KINDS
+    from .probe import trained_with
     from .train import train
     from .trainset import build_run
 
@@ -51,16 +52,19 @@ def cmd_train(args):
     fine_probe = _range(args.phantom_probe_nm, "--phantom-probe-nm", 0, 10 * fine_pixel_nm)
     if coarse is not None and (args.phantoms or len(coarse) != len(maps)):
         raise UserError("--coarse takes one coarse scan per fine map, in the same order (no --phantoms)")
+    simulated = degradation(args, fine_pixel_nm)
+    sources = {"files": names, "coarse_files": [Path(f).name for f in args.coarse or []]}
+    if simulated.measured_probe is not None:
+        sources["measured_probe"] = trained_with(simulated, Path(args.probe).name, args.probe_pixel_nm)
     run = build_run(maps, fine_pixel_nm, phantoms=args.phantoms, phantom_kinds=kinds, phantom_size=args.phantom_size,
                     phantom_gamma=(low, high), phantom_offset=offsets, phantom_probe_nm=fine_probe,
-                    seed=args.seed, coarse=coarse,
-                    sources={"files": names, "coarse_files": [Path(f).name for f in args.coarse or []]})
+                    seed=args.seed, coarse=coarse, sources=sources)
     init = load_bundle(args.init) if args.init else None
 
     def report(p):
         print(json.dumps(p), flush=True)
 
-    bundle = train(run.maps, degradation(args, fine_pixel_nm), args.out, minutes=args.minutes, steps=args.steps,
+    bundle = train(run.maps, simulated, args.out, minutes=args.minutes, steps=args.steps,
                    blocks=args.blocks, filters=args.filters, device=args.device, seed=args.seed, lr=args.lr,
                    validation=run.validation, source_summary=run.summary, progress=report, coarse=run.coarse,
                    init=init,
