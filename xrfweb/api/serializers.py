@@ -105,14 +105,24 @@ class TrainSerializer(serializers.Serializer):
     datasets = serializers.ListField(child=serializers.IntegerField(), required=False,
                                      default=list)
     phantoms = serializers.IntegerField(required=False, default=0, min_value=0, max_value=64)
-    probe_fwhm_nm = serializers.FloatField()
+    probe_fwhm_nm = serializers.FloatField(required=False, allow_null=True,
+                                           help_text="the simulated probe: a Gaussian of this FWHM in nm "
+                                                     "(or measured_probe_dataset, not both)")
     pixel_nm = serializers.FloatField(help_text="fine (output) pixel in nm")
     scale = serializers.IntegerField()
     counts = serializers.FloatField()
     steps = serializers.IntegerField(required=False, allow_null=True)
     minutes = serializers.FloatField(required=False, allow_null=True)
     probe_dataset = serializers.IntegerField(required=False, allow_null=True,
-                                             help_text="a dataset holding a measured probe")
+                                             help_text="a dataset whose map (its first element) is read "
+                                                       "as the probe, on the dataset's pixel")
+    measured_probe_dataset = serializers.IntegerField(
+        required=False, allow_null=True,
+        help_text="simulate with the measured probe staff attached to this dataset (POST "
+                  "/api/v1/datasets/{id}/probe/) as the PSF, as the CLI's train --probe FILE "
+                  "--probe-pixel-nm P: its FWHM is read from it (leave probe_fwhm_nm out). Recorded in "
+                  "the job's params and the model's config (training.data.measured_probe). 400 when "
+                  "the dataset has no measured probe attached")
     blocks = serializers.IntegerField(required=False, default=8, help_text="network depth")
     filters = serializers.IntegerField(required=False, default=32, help_text="network width")
 

@@ -171,23 +171,27 @@ def model_status(request, model_id: int):
     return Response(s.ModelSerializer(model).data)
 
 
-@extend_schema(request=s.TrainSerializer, responses={201: s.JobSerializer})
+@extend_schema(request=s.TrainSerializer, responses={201: s.JobSerializer, 400: OpenApiTypes.OBJECT})
 @api_view(["POST"])
 @parser_classes([JSONParser, FormParser, MultiPartParser])
 def model_train(request):
+    """Staff train a model by simulated degradation of datasets and/or phantoms. The probe is a
+    Gaussian of probe_fwhm_nm, or the measured probe attached to measured_probe_dataset (the
+    PSF, as the CLI's train --probe); 400 names what is missing or wrong."""
     access.require_staff(request.user)
     data = _valid(s.TrainSerializer, request)
     name = data.get("name") or (f"trained-{timezone.now():%Y%m%d-%H%M}-"
                                 f"{get_random_string(4).lower()}")
-    probe = data.get("probe_dataset")
+    probe, measured = data.get("probe_dataset"), data.get("measured_probe_dataset")
     job = services.start_training(
         request.user, name=name,
         datasets=[access.get_dataset_for_user(request.user, i) for i in data["datasets"]],
-        phantoms=data["phantoms"], probe_fwhm_nm=data["probe_fwhm_nm"],
+        phantoms=data["phantoms"], probe_fwhm_nm=data.get("probe_fwhm_nm"),
         pixel_nm=data["pixel_nm"], scale=data["scale"], counts=data["counts"],
         steps=data.get("steps"), minutes=data.get("minutes"),
         probe_dataset=access.get_dataset_for_user(request.user, probe) if probe else None,
         blocks=data["blocks"], filters=data["filters"],
+        measured_probe_dataset=access.get_dataset_for_user(request.user, measured) if measured else None,
     )
     return Response(s.JobSerializer(job).data, status=201)
 

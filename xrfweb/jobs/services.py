@@ -9,6 +9,7 @@ from enhancer import UserError
 from xrfweb import side_tasks
 from xrfweb.jobs.models import Job
 from xrfweb.projects.models import Dataset
+from xrfweb.projects.probes import public
 from xrfweb.projects.services import Busy
 from xrfweb.registry.models import EnhancementModel
 
@@ -83,9 +84,7 @@ def start_enhancement(user, dataset: Dataset, model: EnhancementModel, *, ensemb
               "scale": f.scale, "fine_pixel_nm": list(f.fine_pixel_nm), "counts": p.counts,
               "counts_estimated": p.counts_estimated, "note": f.note}
     if dataset.measured_probe:  # the worker reads it and uses it as the PSF (work.enhance)
-        m = dataset.measured_probe
-        params["measured_probe"] = {"name": m["name"], "pixel_nm": m["pixel_nm"], "fwhm_nm": m["fwhm_nm"],
-                                    "dataset_path": m.get("dataset_path")}
+        params["measured_probe"] = public(dataset)
     with transaction.atomic():
         _claim_a_place(user)
         job = Job.objects.create(
@@ -96,11 +95,16 @@ def start_enhancement(user, dataset: Dataset, model: EnhancementModel, *, ensemb
     return job
 
 
-def start_training(user, *, name: str, datasets: list[Dataset], phantoms: int, probe_fwhm_nm: float,
+def start_training(user, *, name: str, datasets: list[Dataset], phantoms: int, probe_fwhm_nm: float | None,
                    pixel_nm: float, scale: int, counts: float, steps: int | None = None,
                    minutes: float | None = None, probe_dataset: Dataset | None = None,
-                   blocks: int = 8, filters: int = 32) -> Job:
-    """Train a model from ready datasets and/or generated phantoms (simulated degradation)."""
+                   blocks: int = 8, filters: int = 32,
+                   measured_probe_dataset: Dataset | None = None) -> Job:
+    """Train a model from ready datasets and/or generated phantoms (simulated degradation).
+    The probe is a Gaussian of probe_fwhm_nm or the measured probe attached to
+    measured_probe_dataset (the PSF, as the CLI's train --probe: enhancer.probe.simulation)."""
+    from enhancer.probe import one_probe
+
     name = name.strip()
     if not name or not slugify(name):
         raise UserError("give the model a name with letters or digits")
@@ -111,7 +115,10 @@ def start_training(user, *, name: str, datasets: list[Dataset], phantoms: int, p
     for d in datasets:
         if d.status != Dataset.Status.READY:
             raise UserError(f"dataset {d} is {d.status}, not ready")
-    if not (probe_fwhm_nm > 0 and pixel_nm > 0 and counts > 0):
+    one_probe(probe_fwhm_nm, measured_probe_dataset is not None, "probe_fwhm_nm",
+              "measured_probe_dataset (a dataset with a measured probe attached)")
+    measured = _measured_probe(measured_probe_dataset, probe_dataset)
+    if not ((probe_fwhm_nm is None or probe_fwhm_nm > 0) and pixel_nm > 0 and counts > 0):
         raise UserError("probe FWHM, pixel size and counts must be positive")
     if scale not in (1, 2, 3, 4):
         raise UserError("scale must be 1, 2, 3 or 4")
@@ -130,11 +137,26 @@ def start_training(user, *, name: str, datasets: list[Dataset], phantoms: int, p
         "probe_dataset": probe_dataset.id if probe_dataset else None,
         "blocks": blocks, "filters": filters,
     }
+    if measured:  # the worker reads it and checks it is still the one attached (work.train)
+        params["measured_probe"] = measured
     with transaction.atomic():
         _claim_a_place(user)
         job = Job.objects.create(kind=Job.Kind.TRAIN, created_by=user, params=params)
         _enqueue(job)
     return job
+
+
+def _measured_probe(dataset: Dataset | None, probe_dataset: Dataset | None) -> dict | None:
+    """What a training job records of the measured probe it simulates with: the dataset it is
+    attached to and its summary (the job page and the API show it)."""
+    if dataset is None:
+        return None
+    if probe_dataset is not None:
+        raise UserError("give probe_dataset (a map read as the probe) or measured_probe_dataset, not both")
+    if not dataset.measured_probe:
+        raise UserError(f"dataset {dataset} has no measured probe attached: staff attach one on its page "
+                        f"(or POST /api/v1/datasets/{dataset.id}/probe/), or train with probe_fwhm_nm")
+    return {"dataset": dataset.id, **public(dataset)}
 
 
 def request_cancel(job: Job) -> Job:

@@ -36,14 +36,22 @@ def with_measured_probe(job: Job, scan, physics):
     exactly as the CLI's --probe FILE --probe-pixel-nm P (enhancer.probe.record_measured_probe).
     The probe must be the one the job was started with (it cannot change while the job waits)."""
     from enhancer.probe import record_measured_probe
+
+    probe, pixel, name = attached_as_asked(job.params["measured_probe"], job.dataset)
+    return record_measured_probe(scan, physics, probe, pixel, name)
+
+
+def attached_as_asked(asked: dict, dataset: Dataset | None):
+    """(intensity, pixel_nm, name) of the measured probe a job was started with (its params), read
+    again from the dataset it is attached to; refused in words when it is attached no longer."""
     from xrfweb.projects.probes import read_attached
 
-    asked, attached = job.params["measured_probe"], job.dataset.measured_probe or {}
+    attached = (dataset.measured_probe if dataset else None) or {}
     if any(attached.get(k) != asked[k] for k in ("name", "pixel_nm", "fwhm_nm")):
+        where = f"attached to {dataset}" if dataset else "attached: its dataset was deleted"
         raise UserError(f"the measured probe {asked['name']} this job was started with is no longer "
-                        f"attached to {job.dataset}; start the job again")
-    probe, pixel, name = read_attached(job.dataset)
-    return record_measured_probe(scan, physics, probe, pixel, name)
+                        f"{where}; start the job again")
+    return read_attached(dataset)
 
 
 def enhance(job: Job, reporter) -> None:
@@ -81,9 +89,10 @@ def write_results(job: Job, result) -> None:
 def train(job: Job, reporter) -> None:
     import numpy as np
 
-    from enhancer.degrade import Degradation, resample_probe
+    from enhancer.degrade import resample_probe
     from enhancer.formats import read_map_safely
     from enhancer.phantoms import recipe
+    from enhancer.probe import simulation, trained_with
     from enhancer.train import train as train_network
     from enhancer.trainset import build_run
 
@@ -92,18 +101,26 @@ def train(job: Job, reporter) -> None:
     highres = []
     for dataset in Dataset.objects.filter(id__in=p["datasets"]):
         highres.append(read_map_safely(dataset.path, pixel_nm=dataset.pixel_nm_given).data)
-    # the CLI's run, with the phantom recipe the shipped models were last tuned with
-    run = build_run(highres, p["pixel_nm"], phantoms=int(p.get("phantoms") or 0),
-                    sources={"datasets": p["datasets"]}, **recipe(p["probe_fwhm_nm"]))
+    sources, measured, asked = {"datasets": p["datasets"]}, None, p.get("measured_probe")
+    if asked:  # the dataset's attached probe is the PSF, as the CLI's train --probe FILE
+        intensity, pixel, name = attached_as_asked(asked, Dataset.objects.filter(id=asked["dataset"]).first())
+        measured = (intensity, pixel)
+    degradation = simulation(p["probe_fwhm_nm"], p["pixel_nm"], int(p["scale"]), p["counts"], measured)
+    if asked:
+        sources["measured_probe"] = {"dataset": asked["dataset"], **trained_with(degradation, name, pixel)}
+    # the CLI's run, with the phantom recipe the shipped models were last tuned with (its fine
+    # probes are scaled to the probe's FWHM: a measured one's mean over x and y)
+    fwhm = p["probe_fwhm_nm"] or (degradation.probe_fwhm_nm + (degradation.probe_fwhm_y_nm
+                                                               or degradation.probe_fwhm_nm)) / 2
+    run = build_run(highres, p["pixel_nm"], phantoms=int(p.get("phantoms") or 0), sources=sources,
+                    **recipe(fwhm))
     probe = None
     if p.get("probe_dataset"):
         probe_set = Dataset.objects.get(id=p["probe_dataset"])
         if not probe_set.pixel_nm:
             raise UserError("the measured probe file needs a pixel size")
-        measured = read_map_safely(probe_set.path, pixel_nm=probe_set.pixel_nm_given).data[0]
-        probe = resample_probe(np.asarray(measured), probe_set.pixel_nm, p["pixel_nm"])
-    degradation = Degradation(probe_fwhm_nm=p["probe_fwhm_nm"], pixel_nm=p["pixel_nm"],
-                              scale=int(p["scale"]), counts=p["counts"])
+        probe_map = read_map_safely(probe_set.path, pixel_nm=probe_set.pixel_nm_given).data[0]
+        probe = resample_probe(np.asarray(probe_map), probe_set.pixel_nm, p["pixel_nm"])
     folder = f"{job.id}-{slugify(p['name'])}"
     work_dir = models_dir() / f".{folder}.partial"  # kept across a redelivery: training resumes
 

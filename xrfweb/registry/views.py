@@ -76,22 +76,28 @@ def model_train(request):
             chosen = [access.get_dataset_for_user(request.user, i)
                       for i in post.getlist("datasets")]
             probe_id = post.get("probe_dataset") or None
+            measured_id = post.get("measured_probe_dataset") or None
             job = job_services.start_training(
                 request.user, name=post.get("name", ""), datasets=chosen,
                 phantoms=_number(post, "phantoms", int, required=False) or 0,
-                probe_fwhm_nm=_number(post, "probe_fwhm_nm"), pixel_nm=_number(post, "pixel_nm"),
+                probe_fwhm_nm=_number(post, "probe_fwhm_nm", required=False),
+                pixel_nm=_number(post, "pixel_nm"),
                 scale=_number(post, "scale", int), counts=_number(post, "counts"),
                 steps=_number(post, "steps", int, required=False),
                 minutes=_number(post, "minutes", required=False),
                 probe_dataset=access.get_dataset_for_user(request.user, probe_id) if probe_id
                 else None,
+                measured_probe_dataset=access.get_dataset_for_user(request.user, measured_id)
+                if measured_id else None,
             )
         except UserError as e:
             messages.error(request, f"Not started: {e}")
         else:
             messages.success(request, f"Training job {job.id} queued.")
             return redirect("model-training", job.id)
-    return render(request, "registry/train.html", {"datasets": datasets, "form": request.POST})
+    return render(request, "registry/train.html", {
+        "datasets": datasets, "form": request.POST,
+        "with_probes": [d for d in datasets if d.measured_probe]})
 
 
 @login_required
