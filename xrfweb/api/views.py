@@ -30,10 +30,26 @@ def _valid(serializer_class, request):
     return serializer.validated_data
 
 
-def _refused(request):
-    """The upload handler stopped an oversize upload: 413 with the reason."""
+class UploadRefused(UserError):
+    """The upload handler stopped an oversize upload (nothing kept): 413 with its reason."""
+    http_status = 413
+
+
+def _parse_upload(request) -> None:
+    """Parse (and stream) a multipart body first: the upload handler may have refused it."""
+    request.FILES
     reason = getattr(request._request, "upload_refused", None)
-    return Response({"error": reason}, status=413) if reason else None
+    if reason:
+        raise UploadRefused(reason)
+
+
+def _uploaded(request, what: str):
+    """The streamed file of the multipart field 'file' (`what` it should hold, for the error)."""
+    _parse_upload(request)
+    uploaded = request.FILES.get("file")
+    if uploaded is None:
+        raise UserError(f"send {what} as a multipart field named 'file'")
+    return uploaded
 
 
 @extend_schema(methods=["GET"], responses=s.ProjectSerializer(many=True))
@@ -64,12 +80,7 @@ def project_datasets(request, project_id: int):
     project = access.get_project_for_user(request.user, project_id)
     if request.method == "GET":
         return Response(s.DatasetSerializer(project.datasets.all(), many=True).data)
-    uploaded = request.FILES.get("file")  # parses (and streams) the body
-    refused = _refused(request)
-    if refused:
-        return refused
-    if uploaded is None:
-        raise UserError("send the map as a multipart field named 'file'")
+    uploaded = _uploaded(request, "the map")
     dataset = keep_upload(request.user, project, uploaded, request.data.get("pixel_nm"),
                           request.data.get("probe_fwhm_nm"))
     return Response(s.DatasetSerializer(dataset).data, status=201)
@@ -117,13 +128,8 @@ def dataset_probe(request, dataset_id: int):
         if request.method == "DELETE":
             detach_probe(dataset, request.query_params.get("probe_fwhm_nm"))
             return Response(s.DatasetSerializer(dataset).data)
-        uploaded = request.FILES.get("file")  # parses (and streams) the body
-        refused = _refused(request)
-        if refused:
-            return refused
-        if uploaded is None:
-            raise UserError("send the probe as a multipart field named 'file'")
-        attach_probe(dataset, uploaded, request.data.get("pixel_nm"), request.data.get("dataset_path"))
+        attach_probe(dataset, _uploaded(request, "the probe"), request.data.get("pixel_nm"),
+                     request.data.get("dataset_path"), by=request.user)
     except Busy as e:
         return Response({"error": str(e)}, status=status.HTTP_409_CONFLICT)
     return Response(s.DatasetSerializer(dataset).data, status=201)
@@ -203,10 +209,7 @@ def model_train(request):
 @parser_classes([MultiPartParser])
 def model_upload(request):
     access.require_staff(request.user)
-    request.FILES  # parse (and stream) the body first: the upload handler may refuse it
-    refused = _refused(request)
-    if refused:
-        return refused
+    _parse_upload(request)
     data = _valid(s.ModelUploadSerializer, request)
     model = registry.add_uploaded_bundle(request.user, data["name"], data["weights"],
                                          data["config"])

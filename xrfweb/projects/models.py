@@ -65,7 +65,8 @@ class Dataset(models.Model):
     probe_estimate = models.JSONField(null=True, blank=True)
     # A measured probe (knife-edge or ptychographic) staff attached (xrfweb/projects/probes.py):
     # null, or {"name": the uploader's file name, "file": our stored name under DATA_DIR/probes,
-    # "pixel_nm", "fwhm_nm": [x, y], "dataset_path": an HDF5 dataset or null, "size_bytes"}.
+    # "pixel_nm", "fwhm_nm": [x, y], "dataset_path": an HDF5 dataset or null, "size_bytes",
+    # "attached_by": the user id whose storage quota the file counts towards}.
     # While attached, probe_fwhm_x/y_nm are its FWHM and jobs use it as the PSF.
     measured_probe = models.JSONField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)

@@ -47,12 +47,14 @@ def _pixel(raw) -> float:
     return value
 
 
-def attach_probe(dataset: Dataset, uploaded, pixel_nm, dataset_path=None) -> Dataset:
+def attach_probe(dataset: Dataset, uploaded, pixel_nm, dataset_path=None, *, by) -> Dataset:
     """Check an uploaded probe file (a TemporaryUploadedFile) with the enhancer's reader, store
     it, and make it the dataset's probe: its FWHM (x, y) becomes the dataset's probe FWHM. A
-    probe attached before is replaced (its file removed once the row says so)."""
+    probe attached before is replaced (its file removed once the row says so). The file counts
+    towards the storage quota of the user who attached it (`by`), as an upload does."""
     from enhancer.formats.safety import read_probe_safely
     from enhancer.probe import measured_fwhm
+    from xrfweb.projects.services import ensure_room
 
     pixel = _pixel(pixel_nm)
     dataset_path = (dataset_path or "").strip() or None
@@ -68,6 +70,8 @@ def attach_probe(dataset: Dataset, uploaded, pixel_nm, dataset_path=None) -> Dat
                         "or HDF5 (with dataset_path naming the dataset when it holds several)")
     if dataset_path and found[0] != "hdf5":
         raise UserError("dataset_path names a dataset inside an HDF5 file; this file is not HDF5")
+    before = dataset.measured_probe or {}  # replaced: its file no longer counts once this one is kept
+    ensure_room(by, uploaded.size, freed=before.get("size_bytes", 0) if before.get("attached_by") == by.id else 0)
     _busy(dataset)
     stored = new_name(PROBE_SUFFIXES[found[0]])
     path = probes_dir() / stored
@@ -82,7 +86,7 @@ def attach_probe(dataset: Dataset, uploaded, pixel_nm, dataset_path=None) -> Dat
                             f"{PROBE_MAX_PIXELS} pixels (2048 x 2048) are taken")
         fx, fy = measured_fwhm(probe, pixel)
         summary = {"name": name, "file": stored, "pixel_nm": pixel, "fwhm_nm": [round(fx, 1), round(fy, 1)],
-                   "dataset_path": dataset_path, "size_bytes": uploaded.size}
+                   "dataset_path": dataset_path, "size_bytes": uploaded.size, "attached_by": by.id}
         old = _set(dataset, summary, (summary["fwhm_nm"][0], summary["fwhm_nm"][1]))
     except BaseException:
         path.unlink(missing_ok=True)  # nothing half-kept

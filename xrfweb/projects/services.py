@@ -74,7 +74,20 @@ def set_physics(dataset: Dataset, **stated) -> Dataset:
 
 
 def used_bytes(user) -> int:
-    return Dataset.objects.filter(uploaded_by=user).aggregate(s=Sum("size_bytes"))["s"] or 0
+    """What the user's files take in the store: the maps they uploaded and the measured probes
+    they attached (xrfweb/projects/probes.py), whoever's datasets those are on."""
+    maps = Dataset.objects.filter(uploaded_by=user).aggregate(s=Sum("size_bytes"))["s"] or 0
+    probes = Dataset.objects.filter(measured_probe__attached_by=user.id).values_list("measured_probe", flat=True)
+    return maps + sum(int(m.get("size_bytes") or 0) for m in probes)
+
+
+def ensure_room(user, size: int, freed: int = 0) -> None:
+    """The storage quota (XRFWEB_USER_QUOTA_MB), for every file a user stores: refused in words
+    when this one (less what it replaces, `freed`) would take them past it."""
+    quota = settings.XRFWEB_USER_QUOTA_MB * 1024 * 1024
+    if used_bytes(user) - freed + size > quota:
+        raise UserError(f"this upload would take you past your {settings.XRFWEB_USER_QUOTA_MB} MB "
+                        "storage quota; delete some datasets or measured probes first")
 
 
 def keep_upload(user, project: Project, uploaded, pixel_nm=None, probe_fwhm_nm=None) -> Dataset:
@@ -84,10 +97,7 @@ def keep_upload(user, project: Project, uploaded, pixel_nm=None, probe_fwhm_nm=N
     size = uploaded.size
     if size == 0:
         raise UserError("the file is empty")
-    quota = settings.XRFWEB_USER_QUOTA_MB * 1024 * 1024
-    if used_bytes(user) + size > quota:
-        raise UserError(f"this upload would take you past your {settings.XRFWEB_USER_QUOTA_MB} MB "
-                        "storage quota; delete some datasets first")
+    ensure_room(user, size)
     found = sniff(uploaded.temporary_file_path())
     if found is None:
         raise UserError(f"{uploaded.name} is not a file xrfweb reads ({READABLE})")

@@ -150,7 +150,8 @@ def dataset_measured_probe(request, dataset_id: int):
             raise UserError(refused)
         if uploaded is None:
             raise UserError("choose the probe file")
-        attach_probe(dataset, uploaded, request.POST.get("pixel_nm"), request.POST.get("dataset_path"))
+        attach_probe(dataset, uploaded, request.POST.get("pixel_nm"), request.POST.get("dataset_path"),
+                     by=request.user)
     except (UserError, MultiPartParserError) as e:
         messages.error(request, f"Not attached: {e}" if request.POST.get("action") != "detach"
                        else f"Not detached: {e}")

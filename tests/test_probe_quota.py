@@ -1,0 +1,57 @@
+"""A measured probe file counts towards the storage quota of the user who attached it, like any
+file they upload (xrfweb.projects.services.ensure_room): an attach past it is refused with 400
+naming the quota, and nothing is stored."""
+import io
+import os
+
+import numpy as np
+import pytest
+
+from enhancer.probe import zone_plate_probe
+from tests.conftest import api_client, make_dataset
+from tests.test_measured_probe_web import attach, npy_bytes, stored_probes
+from xrfweb.paths import tmp_dir
+from xrfweb.projects.models import Dataset, Project
+
+HDF5 = b"\x89HDF\r\n\x1a\n"
+
+
+def big_probe() -> bytes:
+    """A zone plate's focus (200 nm FWHM, 10 nm pixels) in a 280 x 280 float64 array: 627 KB."""
+    a = np.zeros((280, 280))
+    a[30:251, 30:251] = zone_plate_probe(200, 10)
+    return npy_bytes(a)
+
+
+def upload_map(client, project, size):
+    f = io.BytesIO(HDF5 + bytes(size))
+    f.name = "big.h5"
+    return client.post(f"/api/v1/projects/{project.id}/datasets/", {"file": f}, format="multipart")
+
+
+@pytest.mark.django_db
+def test_a_probe_counts_towards_the_quota_of_who_attached_it(project, alice, staff, settings):
+    settings.XRFWEB_USER_QUOTA_MB = 1
+    mine = Project.objects.create(name="staff's", owner=staff)
+    alices, staffs = make_dataset(project, alice), make_dataset(mine, staff)
+    api = api_client(staff)
+    assert attach(api, alices.id, big_probe(), name="zp.npy").status_code == 201
+
+    before = stored_probes()
+    response = attach(api, staffs.id, big_probe(), name="second.npy")
+    assert response.status_code == 400, response.content
+    assert "1 MB storage quota" in response.json()["error"]
+    assert stored_probes() == before and os.listdir(tmp_dir()) == []  # nothing stored
+    staffs.refresh_from_db()
+    assert staffs.measured_probe is None
+    # An upload of a map counts the probe too; the dataset's owner is not charged for it.
+    response = upload_map(api, mine, 600 * 1024)
+    assert response.status_code == 400 and "1 MB storage quota" in response.json()["error"]
+    assert upload_map(api_client(alice), project, 600 * 1024).status_code == 201
+    assert Dataset.objects.count() == 3
+
+    # Replacing one's own probe frees what it took; detaching frees it all.
+    response = attach(api, alices.id, big_probe(), name="again.npy")
+    assert response.status_code == 201 and response.json()["measured_probe"]["name"] == "again.npy"
+    assert api.delete(f"/api/v1/datasets/{alices.id}/probe/").status_code == 200
+    assert attach(api, staffs.id, big_probe(), name="second.npy").status_code == 201
