@@ -55,3 +55,24 @@ def test_a_probe_counts_towards_the_quota_of_who_attached_it(project, alice, sta
     assert response.status_code == 201 and response.json()["measured_probe"]["name"] == "again.npy"
     assert api.delete(f"/api/v1/datasets/{alices.id}/probe/").status_code == 200
     assert attach(api, staffs.id, big_probe(), name="second.npy").status_code == 201
+
+
+@pytest.mark.django_db
+def test_probes_attached_before_the_quota_counted_them_count_for_the_project_owner(project, alice):
+    """Migration 0005: a probe row from 0004's days (no attached_by) is charged to the owner."""
+    import importlib
+
+    from django.apps import apps
+
+    from xrfweb.projects.services import used_bytes
+
+    old = make_dataset(project, alice)
+    old.measured_probe = {"name": "zp.npy", "file": "x.npy", "pixel_nm": 5.0, "fwhm_nm": [40.0, 40.0],
+                          "dataset_path": None, "size_bytes": 12345}
+    old.save()
+    before = used_bytes(alice)
+    migration = importlib.import_module("xrfweb.projects.migrations.0005_measured_probe_attached_by")
+    migration.owner_holds_old_probes(apps, None)
+    old.refresh_from_db()
+    assert old.measured_probe["attached_by"] == alice.id
+    assert used_bytes(alice) == before + 12345
