@@ -103,3 +103,14 @@ def test_the_api_refuses_a_measured_probe_it_cannot_use(project, alice, staff):
     job = Job.objects.get(params__name="from-the-page")
     assert job.params["measured_probe"]["dataset"] == d.id and job.params["measured_probe"]["name"] == "zp.npy"
     assert attach(api, d.id, npy_bytes(zp_amplitude())).status_code == 409  # the queued job reads it
+    # Nor can the dataset be deleted under the queued training (nor the map a training reads as
+    # its probe): the worker would find its files gone.
+    response = api.delete(f"/api/v1/datasets/{d.id}/")
+    assert response.status_code == 409 and f"train job {job.id}" in response.json()["error"], response.content
+    as_probe = train(api, name="map-as-probe", probe_dataset=bare.id, probe_fwhm_nm=80)
+    assert as_probe.status_code == 201, as_probe.content
+    response = api.delete(f"/api/v1/datasets/{bare.id}/")
+    assert response.status_code == 409 and f"train job {as_probe.json()['id']}" in response.json()["error"]
+    Job.objects.update(status="failed")
+    assert api.delete(f"/api/v1/datasets/{bare.id}/").status_code == 204
+    assert api.delete(f"/api/v1/datasets/{d.id}/").status_code == 204

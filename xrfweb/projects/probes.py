@@ -23,13 +23,9 @@ PROBE_SUFFIXES = {"npy": ".npy", "tiff": ".tiff", "hdf5": ".h5"}  # what read_pr
 def _busy(dataset: Dataset) -> None:
     """A queued or running job reads the attached probe (an enhancement of the dataset, or a
     training that simulates with its probe): it stays as it is until the job ends."""
-    from django.db.models import Q
+    from xrfweb.projects.services import Busy, jobs_reading
 
-    from xrfweb.jobs.models import Job
-    from xrfweb.projects.services import Busy
-
-    readers = Q(dataset=dataset) | Q(kind=Job.Kind.TRAIN, params__measured_probe__dataset=dataset.id)
-    busy = Job.objects.filter(readers, status__in=(Job.Status.QUEUED, Job.Status.RUNNING)).first()
+    busy = jobs_reading(dataset, probe_only=True).first()
     if busy:
         raise Busy(f"{busy.kind} job {busy.id} is still queued or running with the probe of {dataset}; "
                    "wait for it or cancel it first")

@@ -125,19 +125,33 @@ class Busy(UserError):
     http_status = 409
 
 
-def delete_dataset(dataset: Dataset) -> None:
-    """Forget an upload: its row, its jobs, and their files (the upload, the results, the review
-    copies). Refused while a job on it is queued or running: its worker still reads the files.
-    The files go once the rows are gone, so a failure leaves nothing pointing at missing files."""
-    import shutil
+def jobs_reading(dataset: Dataset, probe_only: bool = False):
+    """The queued or running jobs whose worker reads this dataset's files: jobs on it, trainings
+    that simulate with its attached measured probe and (unless only its probe matters) trainings
+    that read its map as their probe."""
+    from django.db.models import Q
 
     from xrfweb.jobs.models import Job
+
+    train = Job.Kind.TRAIN
+    readers = Q(dataset=dataset) | Q(kind=train, params__measured_probe__dataset=dataset.id)
+    if not probe_only:
+        readers |= Q(kind=train, params__probe_dataset=dataset.id)
+    return Job.objects.filter(readers, status__in=(Job.Status.QUEUED, Job.Status.RUNNING)).order_by("id")
+
+
+def delete_dataset(dataset: Dataset) -> None:
+    """Forget an upload: its row, its jobs, and their files (the upload, the results, the review
+    copies). Refused while a job that reads its files (jobs_reading) is queued or running. The
+    files go once the rows are gone, so a failure leaves nothing pointing at missing files."""
+    import shutil
+
     from xrfweb.review.data import dataset_folder, job_folder
 
-    jobs = list(dataset.jobs.all())
-    busy = [j.id for j in jobs if j.status in (Job.Status.QUEUED, Job.Status.RUNNING)]
+    busy = jobs_reading(dataset).first()
     if busy:
-        raise Busy(f"job {busy[0]} is still queued or running on {dataset}; cancel it first")
+        raise Busy(f"{busy.kind} job {busy.id} is still queued or running with {dataset}; cancel it first")
+    jobs = list(dataset.jobs.all())
     paths = [dataset.path, dataset_folder(dataset)] + (
         [dataset.measured_probe_path] if dataset.measured_probe else [])
     for job in jobs:
