@@ -220,12 +220,16 @@ def _untransform(a, k, flip):
 
 def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 1, progress=None,
             cancel=None, tile: int = TILE, batch: int = BATCH, return_variance: bool = False,
-            fast: bool = True, compile: bool | None = None, conditions=None):
+            fast: bool = True, compile: bool | None = None, conditions=None, psf=None, refine: bool = True,
+            refined: list | None = None):
     """Enhance (E, H, W) coarse maps -> (E, H*S, W*S) on the model's fine grid.
 
     conditions: for a conditioned model (universal), (probe FWHM (x, y) in output pixels, scale,
     peak counts: one number or one per element); the fit rule (enhancer/fit.py) derives them from
     a map's physics. A single-condition model takes None and its own scale.
+    refine: then fit a conditioned model's output to the data (refine.py: Richardson-Lucy with the
+    stated probe, or `psf` (the measured probe on the output grid), to the noise's chi^2); each
+    element's record goes into the list `refined` when one is given.
 
     ensemble = 1..8 averages over flips/rotations; with return_variance the variance over them
     comes too (None for ensemble 1). fast=False runs the plain fp32 network (for comparisons).
@@ -303,6 +307,15 @@ def enhance(maps: np.ndarray, bundle: Bundle, *, device="auto", ensemble: int = 
                 np.clip(acc2, 0, None, out=acc2)
                 np.multiply(acc2, scale**2, out=var[idx])
             np.multiply(acc, scale, out=out[idx])
+            if conditioned and refine:  # the data step, in the map's own units (refine.py)
+                from .degrade import gaussian_probe
+                from .refine import refine as data_step
+
+                kernel = gaussian_probe(probe_px[0], 1.0, probe_px[1]) if psf is None else psf
+                for i in range(idx.start, idx.stop):
+                    r = data_step(out[i], maps[i], kernel, s, float(counts[i]), cancel=cancel)
+                    if refined is not None:
+                        refined.append(r)
         np.clip(out, 0, None, out=out)
         for i in range(e):  # restore each element's mean (see module docstring)
             mean_in, mean_out = float(maps[i].mean()), float(out[i].mean())
@@ -338,8 +351,11 @@ def enhance_map(xrfmap: XRFMap, bundle: Bundle, *, physics=None, scale=None, dev
     stated = physics if physics is not None else physics_of(xrfmap)
     f = require(bundle.config, stated, scale)
     conditions = (f.probe_fwhm_px, f.scale, _element_counts(xrfmap, bundle, f)) if f.conditioned else None
+    # The data step re-measures with the map's own probe: a measured one when the physics has it.
+    psf = f.degradation().probe() if f.conditioned and f.physics.measured_probe is not None else None
+    refined = []
     out, var = enhance(xrfmap.data, bundle, device=device, ensemble=ensemble, progress=progress,
-                       cancel=cancel, return_variance=True, conditions=conditions)
+                       cancel=cancel, return_variance=True, conditions=conditions, psf=psf, refined=refined)
     fx, fy = f.fine_pixel_nm
     result = xrfmap.with_data(out, pixel_size_nm=(fy, fx))
     # Trust maps read back from an earlier result describe that result, not this one.
@@ -356,6 +372,8 @@ def enhance_map(xrfmap: XRFMap, bundle: Bundle, *, physics=None, scale=None, dev
         "counts_per_element": (np.atleast_1d(conditions[2]).tolist() if conditions else None),
         "note": f.note,
         "ensemble": ensemble,
+        "data_step": ({"method": "Richardson-Lucy from the network's output until mean chi^2 <= 1",
+                       "elements": dict(zip(xrfmap.elements, refined))} if refined else None),
         "software_version": __version__,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
