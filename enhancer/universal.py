@@ -6,7 +6,8 @@ beside the map. Training draws a new degradation for every patch from the ranges
 the one forward model's rules (Gaussian probe, box dwell, Poisson at a peak count), on phantoms of
 every kind. Why not USRNet's unfolded data term or DPIR's plug-and-play prior: both need many
 network passes per map (8 and 24-40 iterations); on CPU workers one pass is what a map can
-afford, and the data term they add is checked after the fact by the chi^2 consistency map.
+afford. Their data term comes after the one pass instead (refine.py: Richardson-Lucy from the
+network's output to the data's noise), and the chi^2 consistency map checks the result.
 
     python -m enhancer.universal --out OUT --steps 1100 --init protocol-b --eval-every 100
 resumes from `OUT/checkpoint.pt` when it exists (same command, same arguments).
