@@ -154,26 +154,41 @@ def test_errors_are_one_line_and_exit_2(tmp_path, model_a, args, words):
     assert words in r.stderr.lower()
 
 
-def test_bench_writes_the_protocol_table_and_records_it(tmp_path, model_a):
-    r = cli("bench", "--cases", "A", "--models", model_a, "--quick", "--record", "--out", tmp_path / "b")
-    assert r.returncode == 0, r.stderr
-    table = json.loads((tmp_path / "b" / "table.json").read_text())
+@pytest.fixture(scope="module")
+def benched(tmp_path_factory):
+    """`bench --quick` on one model at noise seeds 0 (with --record) and 5, run side by side: the
+    two tests below read the same runs (a bench run is the slowest thing in this file)."""
+    folder = tmp_path_factory.mktemp("bench")
+    b = random_bundle(scale=1)
+    # the same model twice: seed 0's --record rewrites its model.json while seed 5 may read it
+    models = {seed: save_bundle(folder / f"model-a-{seed}", b.network, b.config) for seed in (0, 5)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    runs = {seed: subprocess.Popen(
+        [sys.executable, "-m", "enhancer", "bench", "--cases", "A", "--models", str(models[seed]), "--quick",
+         "--noise-seed", str(seed), "--out", str(folder / str(seed)), *(["--record"] if seed == 0 else [])],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for seed in (0, 5)}
+    for seed, run in runs.items():
+        _, stderr = run.communicate(timeout=300)
+        assert run.returncode == 0, stderr
+    return models[0], {seed: folder / str(seed) for seed in runs}
+
+
+def test_bench_writes_the_protocol_table_and_records_it(benched):
+    model_a, outs = benched
+    table = json.loads((outs[0] / "table.json").read_text())
     assert [e["set"] for e in table["results"]] == ["held-out phantoms", "high-contrast phantoms", "real HXN"]
     summary = table["results"][0]["summary"]
     assert set(summary) == {"input", "wiener", "rl_oracle", "network", "network_x8"}
     # with the true probe, oracle-tuned RL must beat the raw input: the baseline is real
     assert summary["rl_oracle"]["psnr"] > summary["input"]["psnr"]
-    assert "| A | held-out phantoms | network |" in (tmp_path / "b" / "table.md").read_text()
+    assert "| A | held-out phantoms | network |" in (outs[0] / "table.md").read_text()
     recorded = json.loads((model_a / "model.json").read_text())["benchmark"]
     assert recorded["case"] == "A" and recorded["results"][0]["summary"] == summary
 
 
-def test_bench_draws_other_noise_on_request(tmp_path, model_a):
-    tables = []
-    for seed in (0, 5):
-        r = cli("bench", "--cases", "A", "--models", model_a, "--quick", "--noise-seed", seed, "--out", tmp_path / str(seed))
-        assert r.returncode == 0, r.stderr
-        tables.append(json.loads((tmp_path / str(seed) / "table.json").read_text()))
+def test_bench_draws_other_noise_on_request(benched):
+    _, outs = benched
+    tables = [json.loads((outs[seed] / "table.json").read_text()) for seed in (0, 5)]
     assert [t["noise_seed"] for t in tables] == [0, 5]
     first, other = (t["results"][0]["maps"]["input"][0]["psnr"] for t in tables)
     assert first != other and abs(first - other) < 1.0  # another draw of the same noise
