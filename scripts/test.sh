@@ -16,4 +16,8 @@ trap '[ -n "$REDIS_STARTED_PID" ] && kill "$REDIS_STARTED_PID" 2>/dev/null || tr
 
 # pytest exits 5 when it ran no test: that is a failure too, never a pass.
 unset DJANGO_SETTINGS_MODULE  # tests/conftest.py sets it after isolating the session
-.venv/bin/python -m pytest "$@"
+# Two test processes (pytest-xdist), each isolated like a session of its own (tests/conftest.py):
+# most tests wait on a child process (CLI, worker, browser), so two keep both cores busy.
+# --dist loadfile keeps a file's tests, and its module fixtures (workers, browser), in one process.
+# Arguments to this script come last and win: `bash scripts/test.sh -n 0` runs in one process.
+.venv/bin/python -m pytest -n 2 --dist loadfile "$@"

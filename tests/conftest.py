@@ -23,6 +23,11 @@ TEST_REDIS_DB = os.environ.get("XRFWEB_TEST_REDIS_DB", "13")
 def pytest_configure(config):
     """Give this session its own data folder, Redis db and queue names, before Django reads its
     settings, so that parallel runs (and a `make run` on the same machine) never share work."""
+    if _xdist_controller(config):
+        # pytest -n N: this process only hands tests to its N worker processes, each of which
+        # isolates itself here (its own pid, so its own data folder, queues and database); they
+        # start from this process's environment, which must not name the settings yet.
+        return
     if "django.conf" in sys.modules:
         from django.conf import settings
 
@@ -51,6 +56,12 @@ def pytest_configure(config):
         db["TEST"] = {"NAME": str(Path(os.environ["XRFWEB_DATA_DIR"]) / "test-db.sqlite3")}
     else:
         db.setdefault("TEST", {})["NAME"] = f"test_{db['NAME']}_{tag}"
+
+
+def _xdist_controller(config) -> bool:
+    """True in the main process of a `pytest -n N` run (pytest-xdist), which runs no test."""
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None)) \
+        and getattr(config.option, "dist", "no") != "no"
 
 
 def pytest_unconfigure(config):
