@@ -93,6 +93,8 @@ def run(scan: XRFMap, bundle: Bundle, *, scan_step_nm=None, ensemble: int = 1, d
     summary["physics"] = {k: enhanced.provenance["enhancement"][k] for k in (
         "input_pixel_nm", "probe_fwhm_nm", "probe_assumed", "scale", "counts", "counts_estimated", "note")}
     summary["fine_pixel_nm"] = float(np.mean(enhanced.pixel_size_nm))
+    # The universal model's fit to the data after the network (refine.py): iterations and chi^2 per element
+    summary["data_step"] = enhanced.provenance["enhancement"].get("data_step")
     if scan.provenance.get("measured_probe"):  # the PSF it ran with (its intensity is in the result)
         summary["measured_probe"] = {k: v for k, v in scan.provenance["measured_probe"].items() if k != "intensity"}
     # Blur and box sampling keep the mean: the totals before and after should agree.

@@ -76,6 +76,10 @@ def test_a_map_without_a_step_is_asked_for_its_physics_and_enhanced_with_them(
     physics = " ".join(page.text_content("#job-physics").split())
     assert "scan step 50 nm" in physics and "probe FWHM 40 × 60 nm" in physics
     assert "scale 3 (output pixel 16.67 nm)" in physics and "counts at the peak (estimated from the data)" in physics
+    # The universal model's fit to the data after the network, per element, beside the numbers.
+    page.wait_for_selector("#numbers th:has-text('Data step')")
+    cells = page.eval_on_selector_all("#numbers td.data-step", "tds => tds.map(t => t.textContent)")
+    assert len(cells) == len(job.dataset.elements) and all("iteration" in c and "χ²" in c and "→" in c for c in cells), cells
     page.screenshot(path=str(ARTIFACTS / "job-physics.png"), full_page=True)
     job.refresh_from_db()
     assert job.params["scan_step_nm"] == [50.0, 50.0] and job.params["probe_fwhm_nm"] == [40.0, 60.0]

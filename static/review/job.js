@@ -216,15 +216,20 @@
     // job has one, is the number to trust.
     function numbers(s) {
       const validated = s.validation && s.validation.resolution_nm != null;
+      const step = s.data_step;
       const rows = s.elements.map((el) => {
         const t = s.totals[el], r = s.resolution[el] || {}, c = ((s.trust.consistency || {}).elements || {})[el] || {};
         const change = t.before ? 100 * (t.after / t.before - 1) : null;
+        const d = step ? step.elements[el] : null;
         return `<tr><td>${esc(el)}</td><td>${fmt(t.before)}</td><td>${fmt(t.after)}</td><td>${change == null ? "–" : change.toFixed(2) + " %"}</td>
           <td class="verdict ${esc(c.verdict)}">${esc(c.verdict || "–")}</td>
+          ${step ? `<td class="data-step">${d ? `${esc(d.iterations)} iteration${d.iterations === 1 ? "" : "s"}, χ² ${fmt(d.chi2_before)} → ${fmt(d.chi2_after)}` : "–"}</td>` : ""}
           <td class="muted">${fmt(r.before_nm)} / ${fmt(r.after_nm)}</td></tr>`;
       });
+      // The universal model fits its output to the data after the network (enhancer/refine.py).
+      const stepHead = step ? `<th title="${esc(step.method)}">Data step (fit to the scan)</th>` : "";
       $("numbers").innerHTML = `<tr><th>Element</th><th>Mean before (${esc(s.units || "map units")})</th><th>Mean after</th>
-        <th>Change</th><th>Consistency</th><th class="muted" title="${esc(s.resolution_method)}">Single-image FRC, input / enhanced (nm)*</th></tr>${rows.join("")}`;
+        <th>Change</th><th>Consistency</th>${stepHead}<th class="muted" title="${esc(s.resolution_method)}">Single-image FRC, input / enhanced (nm)*</th></tr>${rows.join("")}`;
       const els = s.elements, ticks = els.map(pt);
       Plotly.react($("totals-bars"), [
         { type: "bar", name: "before", x: ticks, y: els.map((e) => s.totals[e].before), marker: { color: "#9ca3af" } },

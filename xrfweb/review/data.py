@@ -246,6 +246,7 @@ def _build_job(job: Job, before: MapSet, tmp: Path) -> None:
         "fine": {"shape": [h * scale, w * scale], "x_um": None if fx is None else fx.tolist(),
                  "y_um": None if fy is None else fy.tolist()},
         "uncertainty_map": sigma is not None,
+        "data_step": (report or {}).get("data_step"),  # the universal model's fit to the data, if run
     }
     if report and chi2 is not None:
         summary.update(
