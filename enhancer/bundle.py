@@ -8,15 +8,15 @@ import os
 import tempfile
 from pathlib import Path
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from . import UserError, __version__
 from .degrade import Degradation
 from .model_config import (FORMAT, Architecture, Conditions, ModelConfig,  # noqa: F401 (the bundle's API)
                            Normalisation)
-from .network import ResidualEnhancer
+
+# torch (safetensors.torch, .network) is imported inside the functions that build or write a
+# network: find_bundle, and so the CLI's refusals, run without its ~2 s import.
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "models"
 WEIGHTS, CONFIG = "model.safetensors", "model.json"
@@ -73,6 +73,8 @@ def check_config(config) -> dict:
 
 
 def build(arch: Architecture, weights: dict[str, torch.Tensor]) -> ResidualEnhancer:
+    from .network import ResidualEnhancer
+
     net = ResidualEnhancer(arch.channels, arch.blocks, arch.filters, arch.condition_channels)
     try:
         net.load_state_dict(weights, strict=True)
@@ -97,21 +99,29 @@ def validate_bundle_files(weights_path, config_path) -> dict:
 
 
 def _read_weights(path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
         raise UserError(f"the weights file is not a readable safetensors file ({e})") from None
 
 
-def load_bundle(name_or_dir) -> Bundle:
-    """A shipped model by name (e.g. "protocol-a") or a bundle folder."""
+def find_bundle(name_or_dir) -> tuple[Path, dict]:
+    """A shipped model by name (e.g. "protocol-a") or a bundle folder: its folder and its checked
+    model.json, without torch (the CLI refuses a command by the config before loading weights)."""
     path = Path(name_or_dir)
     if not (path / CONFIG).is_file() and (SHIPPED_DIR / str(name_or_dir) / CONFIG).is_file():
         path = SHIPPED_DIR / str(name_or_dir)
     if not (path / CONFIG).is_file() or not (path / WEIGHTS).is_file():
         names = ", ".join(p.name for p in shipped_bundles()) or "none"
         raise UserError(f"no model at {name_or_dir!r}: give a folder with {WEIGHTS} and {CONFIG}, or a shipped name ({names})")
-    config = _read_config(path / CONFIG)
+    return path, check_config(_read_config(path / CONFIG))
+
+
+def load_bundle(name_or_dir) -> Bundle:
+    """A shipped model by name (e.g. "protocol-a") or a bundle folder."""
+    path, config = find_bundle(name_or_dir)
     network = build(ModelConfig.from_dict(config).architecture, _read_weights(path / WEIGHTS))
     return Bundle(network, config, path)
 
@@ -125,6 +135,8 @@ def save_bundle(directory, network: ResidualEnhancer, config: dict) -> Path:
     ModelConfig.from_dict(config)  # nothing is written that load_bundle would refuse
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+    from safetensors.torch import save_file
+
     save_file(state, str(tmp / WEIGHTS))
     (tmp / CONFIG).write_text(json.dumps(config, indent=2, default=float))
     directory.mkdir(exist_ok=True)

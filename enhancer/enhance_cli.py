@@ -62,14 +62,16 @@ def _flags(m) -> dict:
 
 
 def cmd_enhance(args):
-    from . import pipeline
-    from .bundle import load_bundle
+    from .bundle import find_bundle, load_bundle
     from .fit import require
 
-    bundle = load_bundle(args.model)
+    _, config = find_bundle(args.model)  # model.json only: every refusal below runs without torch
     scan = read(args.input)
     physics = map_physics(scan, args)  # --pixel-nm is the scan step, over the file's
-    f = require(bundle.config, physics, args.scale, _flags(scan))  # refuse before any work
+    f = require(config, physics, args.scale, _flags(scan))  # refuse before any work
+    from . import pipeline  # imports torch (~2 s): only once the command is known to be sound
+
+    bundle = load_bundle(args.model)
     pipeline.run(scan, bundle, physics=physics, scale=f.scale, device=args.device,
                  ensemble=args.ensemble).write(args.output)
     if f.note:  # after the run: an error is then the one line on stderr

@@ -12,7 +12,6 @@ from .formats import read
 
 
 def cmd_evaluate(args):
-    from .baselines import upsample
     from .metrics import frc_resolution_nm, psnr, ssim, totals_error
 
     truth, est = read(args.truth, args.pixel_nm), read(args.enhanced, args.pixel_nm)
@@ -22,6 +21,8 @@ def cmd_evaluate(args):
     report = {"psnr": psnr(est.data, truth.data), "ssim": ssim(est.data, truth.data),
               "frc_nm": frc_resolution_nm(est.data, truth.data, fine_pixel_nm)}
     if args.input:
+        from .baselines import upsample  # imports torch (~2 s): only where the input is scored
+
         inp = read(args.input, None)
         scale = truth.shape[-1] // inp.shape[-1]
         up = upsample(inp.data, scale)

@@ -28,7 +28,6 @@ def cmd_train(args):
     from .bundle import load_bundle
     from .phantoms import KINDS
     from .probe import trained_with
-    from .train import train
     from .trainset import build_run
 
     maps, names = [], []
@@ -63,6 +62,8 @@ def cmd_train(args):
 
     def report(p):
         print(json.dumps(p), flush=True)
+
+    from .train import train  # imports torch (~2 s): after every refusal above
 
     bundle = train(run.maps, simulated, args.out, minutes=args.minutes, steps=args.steps,
                    blocks=args.blocks, filters=args.filters, device=args.device, seed=args.seed, lr=args.lr,
