@@ -154,6 +154,26 @@ def test_errors_are_one_line_and_exit_2(tmp_path, model_a, args, words):
     assert words in r.stderr.lower()
 
 
+@pytest.mark.parametrize("args, code", [
+    (["enhance", "--help"], 0),
+    (["enhance", "x.npy", "y.npy", "--model", "no-such-model"], 2),
+    (["enhance", "x.npy", "y.npy", "--model", "universal", "--pixel-nm", "50", "--probe-fwhm-nm", "-1"], 2),
+    (["enhance", "x.npy", "y.npy", "--model", "universal", "--pixel-nm", "50", "--probe-fwhm-nm", "100",
+      "--scale", "9"], 2),
+    (["train", "--out", "m", "--probe-fwhm-nm", "200", "--pixel-nm", "50", "--steps", "2", "--phantoms", "1",
+      "--phantom-kinds", "blobs"], 2),
+])
+def test_help_and_refusals_do_not_import_torch(tmp_path, args, code):
+    """Importing torch costs ~2 s of CPU: a mistyped command is refused (and --help shown) without it."""
+    np.save(tmp_path / "x.npy", phantom("cell", 32, 1))
+    run = ("import sys\nfrom enhancer.cli import main\n"
+           "try:\n    rc = main(sys.argv[1:])\nexcept SystemExit as e:\n    rc = e.code\n"
+           "print(rc, 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", run, *args], capture_output=True, text=True, cwd=tmp_path,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert r.stdout.splitlines()[-1] == f"{code} False", r.stdout[-300:] + r.stderr
+
+
 @pytest.fixture(scope="module")
 def benched(tmp_path_factory):
     """`bench --quick` on one model at noise seeds 0 (with --record) and 5, run side by side: the
