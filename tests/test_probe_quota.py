@@ -10,7 +10,7 @@ import pytest
 from enhancer.probe import zone_plate_probe
 from tests.conftest import api_client, make_dataset
 from tests.test_measured_probe_web import attach, npy_bytes, stored_probes
-from xrfweb.paths import tmp_dir
+from xrfweb.paths import tmp_dir, uploads_dir
 from xrfweb.projects.models import Dataset, Project
 
 HDF5 = b"\x89HDF\r\n\x1a\n"
@@ -76,3 +76,53 @@ def test_probes_attached_before_the_quota_counted_them_count_for_the_project_own
     old.refresh_from_db()
     assert old.measured_probe["attached_by"] == alice.id
     assert used_bytes(alice) == before + 12345
+
+
+class _Upload:
+    """A streamed upload as Django leaves it on disk (what keep_upload takes)."""
+
+    def __init__(self, path, name):
+        self.path, self.name, self.size = str(path), name, os.path.getsize(path)
+
+    def temporary_file_path(self):
+        return self.path
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_uploads_at_once_cannot_both_pass_the_quota(project, alice, settings, monkeypatch, held_messages):
+    """Both pass the early check; under the lock on the user's row the second counts the first."""
+    import threading
+
+    from django.db import connection
+
+    from xrfweb.projects import services
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs one write at a time; the race needs PostgreSQL (CI)")
+    settings.XRFWEB_USER_QUOTA_MB = 1
+    both_checked, real_sniff = threading.Barrier(2, timeout=30), services.sniff
+    monkeypatch.setattr(services, "sniff", lambda path: both_checked.wait() is None or real_sniff(path))
+    outcomes, stored_before = [], len(list(uploads_dir().iterdir()))
+
+    def upload(i):
+        path = tmp_dir() / f"race-{i}.h5"
+        path.write_bytes(HDF5 + bytes(600 * 1024))
+        try:
+            outcomes.append(services.keep_upload(alice, project, _Upload(path, f"race-{i}.h5")))
+        except Exception as e:  # noqa: BLE001 - the test reads what each upload met
+            outcomes.append(e)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upload, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    kept = [o for o in outcomes if isinstance(o, Dataset)]
+    refused = [str(o) for o in outcomes if not isinstance(o, Dataset)]
+    assert len(kept) == 1 and len(refused) == 1, outcomes
+    assert "1 MB storage quota" in refused[0]
+    assert Dataset.objects.count() == 1
+    assert sorted(p.name for p in tmp_dir().glob("race-*")) == []  # kept one renamed, the other removed
+    assert len(list(uploads_dir().iterdir())) == stored_before + 1  # nothing half-kept

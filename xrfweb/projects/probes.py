@@ -83,7 +83,7 @@ def attach_probe(dataset: Dataset, uploaded, pixel_nm, dataset_path=None, *, by)
         fx, fy = measured_fwhm(probe, pixel)
         summary = {"name": name, "file": stored, "pixel_nm": pixel, "fwhm_nm": [round(fx, 1), round(fy, 1)],
                    "dataset_path": dataset_path, "size_bytes": uploaded.size, "attached_by": by.id}
-        old = _set(dataset, summary, (summary["fwhm_nm"][0], summary["fwhm_nm"][1]))
+        old = _set(dataset, summary, (summary["fwhm_nm"][0], summary["fwhm_nm"][1]), by=by)
     except BaseException:
         path.unlink(missing_ok=True)  # nothing half-kept
         raise
@@ -106,12 +106,17 @@ def detach_probe(dataset: Dataset, probe_fwhm_nm=None) -> Dataset:
     return dataset
 
 
-def _set(dataset: Dataset, summary, fwhm) -> dict | None:
+def _set(dataset: Dataset, summary, fwhm, by=None) -> dict | None:
     """Save the row's measured probe and probe FWHM together; returns the probe it replaced."""
+    from xrfweb.projects.services import ensure_room
+
     with transaction.atomic():
         locked = Dataset.objects.select_for_update().get(id=dataset.id)
         _busy(locked)  # again, under the lock: a job may have been queued meanwhile
         old = locked.measured_probe
+        if by is not None:  # the quota again, with by's row locked until this commits
+            mine = old and old.get("attached_by") == by.id
+            ensure_room(by, summary["size_bytes"], freed=old.get("size_bytes", 0) if mine else 0)
         locked.measured_probe, (locked.probe_fwhm_x_nm, locked.probe_fwhm_y_nm) = summary, fwhm
         locked.save(update_fields=["measured_probe", "probe_fwhm_x_nm", "probe_fwhm_y_nm"])
     dataset.measured_probe, dataset.probe_fwhm_x_nm, dataset.probe_fwhm_y_nm = summary, *fwhm

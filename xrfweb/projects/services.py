@@ -83,7 +83,13 @@ def used_bytes(user) -> int:
 
 def ensure_room(user, size: int, freed: int = 0) -> None:
     """The storage quota (XRFWEB_USER_QUOTA_MB), for every file a user stores: refused in words
-    when this one (less what it replaces, `freed`) would take them past it."""
+    when this one (less what it replaces, `freed`) would take them past it. Called again inside
+    the transaction that records the file, it first locks the user's row there: two uploads at
+    once then take turns, and the second counts the first (outside, it is only an early answer)."""
+    if transaction.get_connection().in_atomic_block:
+        from django.contrib.auth import get_user_model
+
+        get_user_model().objects.select_for_update().get(pk=user.pk)
     quota = settings.XRFWEB_USER_QUOTA_MB * 1024 * 1024
     if used_bytes(user) - freed + size > quota:
         raise UserError(f"this upload would take you past your {settings.XRFWEB_USER_QUOTA_MB} MB "
@@ -107,6 +113,7 @@ def keep_upload(user, project: Project, uploaded, pixel_nm=None, probe_fwhm_nm=N
     os.replace(uploaded.temporary_file_path(), path)  # same disk: a rename, not a copy
     try:
         with transaction.atomic():
+            ensure_room(user, size)  # again, with the user's row locked until this commits
             dataset = Dataset.objects.create(
                 project=project, uploaded_by=user, original_name=(uploaded.name or "upload")[:255],
                 stored_name=stored, kind=kind, size_bytes=size, **physics,
