@@ -17,7 +17,7 @@ from xrfweb.projects.models import Project
 from xrfweb.projects.probes import attach_probe, detach_probe
 from xrfweb.projects.services import (Busy, delete_dataset, keep_upload, set_physics,
                                       start_probe_estimate)
-from xrfweb.projects.uploads import takes_large_uploads
+from xrfweb.projects.uploads import takes_large_uploads, uploaded_file
 from xrfweb.registry import services as registry
 from xrfweb.side_tasks import reap_stale
 
@@ -30,26 +30,11 @@ def _valid(serializer_class, request):
     return serializer.validated_data
 
 
-class UploadRefused(UserError):
-    """The upload handler stopped an oversize upload (nothing kept): 413 with its reason."""
-    http_status = 413
-
-
-def _parse_upload(request) -> None:
-    """Parse (and stream) a multipart body first: the upload handler may have refused it."""
-    request.FILES
-    reason = getattr(request._request, "upload_refused", None)
-    if reason:
-        raise UploadRefused(reason)
-
-
-def _uploaded(request, what: str):
-    """The streamed file of the multipart field 'file' (`what` it should hold, for the error)."""
-    _parse_upload(request)
-    uploaded = request.FILES.get("file")
-    if uploaded is None:
-        raise UserError(f"send {what} as a multipart field named 'file'")
-    return uploaded
+def _uploaded(request, what: str | None):
+    """The streamed file of the multipart field 'file' (`what` it should hold, for the error;
+    None: the body is only parsed, so that an oversize one is refused before anything else)."""
+    missing = what and f"send {what} as a multipart field named 'file'"
+    return uploaded_file(request._request, request.FILES, missing)
 
 
 @extend_schema(methods=["GET"], responses=s.ProjectSerializer(many=True))
@@ -209,7 +194,7 @@ def model_train(request):
 @parser_classes([MultiPartParser])
 def model_upload(request):
     access.require_staff(request.user)
-    _parse_upload(request)
+    _uploaded(request, None)
     data = _valid(s.ModelUploadSerializer, request)
     model = registry.add_uploaded_bundle(request.user, data["name"], data["weights"],
                                          data["config"])

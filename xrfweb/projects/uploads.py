@@ -5,6 +5,7 @@ from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandl
 from django.http import JsonResponse, QueryDict
 from django.utils.datastructures import MultiValueDict
 
+from enhancer import UserError
 from xrfweb.paths import tmp_dir
 
 # What a file is, by its first bytes (never by its name or the browser's Content-Type).
@@ -128,6 +129,24 @@ class CappedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
             self.request.upload_refused = refusal()
             raise StopUpload(connection_reset=False)  # read and drop the rest; store nothing
         return super().receive_data_chunk(raw_data, start)
+
+
+class UploadRefused(UserError):
+    """The upload handler stopped an oversize upload (nothing kept): 413 with its reason."""
+    http_status = 413
+
+
+def uploaded_file(request, files, missing: str | None):
+    """The multipart field 'file' of an upload view's parsed body (`files`: its FILES, parsed
+    first, which is when the handler above may refuse it): UploadRefused with the handler's
+    reason, else UserError(missing) when there is no file (missing=None: none is asked for)."""
+    refused = getattr(request, "upload_refused", None)
+    if refused:
+        raise UploadRefused(refused)
+    uploaded = files.get("file")
+    if uploaded is None and missing:
+        raise UserError(missing)
+    return uploaded
 
 
 def refusal() -> str:

@@ -13,7 +13,7 @@ from xrfweb import access
 from xrfweb.projects.models import Project
 from xrfweb.projects.probes import attach_probe, detach_probe
 from xrfweb.projects.services import delete_dataset, keep_upload, start_probe_estimate
-from xrfweb.projects.uploads import max_upload_bytes, takes_large_uploads
+from xrfweb.projects.uploads import max_upload_bytes, takes_large_uploads, uploaded_file
 from xrfweb.side_tasks import reap_stale
 
 
@@ -87,19 +87,13 @@ def project_upload(request, project_id: int):
     """The browser's XHR upload (with a progress bar). Answers JSON: the dataset, or an error."""
     project = access.get_project_for_user(request.user, project_id)
     try:
-        uploaded = request.FILES.get("file")
-    except MultiPartParserError as e:  # e.g. a file name past Django's header size limit
-        return JsonResponse({"error": f"the upload could not be read: {e}"}, status=400)
-    refused = getattr(request, "upload_refused", None)  # set by the upload handler
-    if refused:
-        return JsonResponse({"error": refused}, status=413)
-    if uploaded is None:
-        return JsonResponse({"error": "choose a file to upload"}, status=400)
-    try:
+        uploaded = uploaded_file(request, request.FILES, "choose a file to upload")
         dataset = keep_upload(request.user, project, uploaded, request.POST.get("pixel_nm"),
                               request.POST.get("probe_fwhm_nm"))
-    except UserError as e:
-        return JsonResponse({"error": str(e)}, status=400)
+    except MultiPartParserError as e:  # e.g. a file name past Django's header size limit
+        return JsonResponse({"error": f"the upload could not be read: {e}"}, status=400)
+    except UserError as e:  # UploadRefused: 413
+        return JsonResponse({"error": str(e)}, status=getattr(e, "http_status", 400))
     return JsonResponse(dataset_summary(dataset), status=201)
 
 
@@ -144,12 +138,7 @@ def dataset_measured_probe(request, dataset_id: int):
             detach_probe(dataset, request.POST.get("probe_fwhm_nm"))
             messages.success(request, f"Measured probe detached; {dataset.physics.describe()}.")
             return back
-        uploaded = request.FILES.get("file")
-        refused = getattr(request, "upload_refused", None)
-        if refused:
-            raise UserError(refused)
-        if uploaded is None:
-            raise UserError("choose the probe file")
+        uploaded = uploaded_file(request, request.FILES, "choose the probe file")
         attach_probe(dataset, uploaded, request.POST.get("pixel_nm"), request.POST.get("dataset_path"),
                      by=request.user)
     except (UserError, MultiPartParserError) as e:
