@@ -44,6 +44,9 @@ def blind(maps: np.ndarray, step_nm: tuple[float, float], dwell: bool = True) ->
     f = probe_spectrum.fit(maps, dwell=dwell)
     if f["flat"]:
         raise ProbeRefused(flat)
+    from . import probe_edges  # it uses this module's edge fit
+
+    edges = probe_edges.estimate(maps, f, dwell)
     axes = {}
     for i, (name, step) in enumerate((("x", step_nm[0]), ("y", step_nm[1]))):
         n_line = maps.shape[-1] if name == "x" else maps.shape[-2]
@@ -64,12 +67,18 @@ def blind(maps: np.ndarray, step_nm: tuple[float, float], dwell: bool = True) ->
         if not np.isfinite(unc) or unc > BLIND_MAX_RELATIVE_UNCERTAINTY * fwhm:
             raise ProbeRefused(f"along {name} the fit cannot pin the probe down (FWHM {fwhm:.0f}"
                                f" +- {unc:.0f} nm): too little structure above the noise")
+        a = {**a, "edges": 0}
+        if edges[i] is not None:  # sharp edges where the spectrum's object model is strained
+            sigma, rel, a["edges"] = edges[i]
+            fwhm = float(sigma * FWHM_PER_SIGMA * step)
+            unc = fwhm * rel
         axes[name] = {"fwhm_nm": fwhm, "uncertainty_nm": unc, **a}
     return {"fwhm_nm": [round(axes["x"]["fwhm_nm"], 1), round(axes["y"]["fwhm_nm"], 1)],
             "uncertainty_nm": [round(axes["x"]["uncertainty_nm"], 1), round(axes["y"]["uncertainty_nm"], 1)],
             "method": "blind", "step_nm": [float(step_nm[0]), float(step_nm[1])],
             "sampling": "box" if dwell else "point", "spectral_slope": round(f["beta"], 2),
-            "fit": {n: {"peak_snr": round(a["peak_snr"], 1), "signal_until_cycles_per_step": round(a["k_noise"], 3)}
+            "fit": {n: {"peak_snr": round(a["peak_snr"], 1), "signal_until_cycles_per_step": round(a["k_noise"], 3),
+                        "edges_used": a["edges"]}
                     for n, a in axes.items()}}
 
 

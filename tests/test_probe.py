@@ -103,6 +103,25 @@ def test_blind_within_20_percent_on_held_out_phantoms(kind, probe_steps, counts)
     assert all(0 < u < 0.5 * f for u, f in zip(r["uncertainty_nm"], r["fwhm_nm"]))
 
 
+
+@pytest.mark.parametrize("seed, probe_steps", [(3_000_002, (2, 2)), (3_000_001, (6, 3))])
+def test_blind_takes_sharp_edges_where_the_spectrum_misreads_a_cell(seed, probe_steps, monkeypatch):
+    """Two tuning cells (docs/probe.md, Session 7) whose spectrum fit reads y 30-40% narrow (the
+    object's slope differs between directions): the located sharp edges (membranes) read it within
+    20%, and the spectrum alone does not."""
+    from enhancer import probe_edges
+
+    truth = phantom("cell", 256, 2, seed=seed)
+    wx, wy = probe_steps
+    g = Degradation(wx * 20, 10, 2, 1000, probe_fwhm_y_nm=wy * 20).apply(truth, seed=seed - 3_000_000)
+    r = blind(g, (20, 20))
+    assert r["fit"]["y"]["edges_used"] >= probe_edges.MIN_EDGES
+    assert abs(r["fwhm_nm"][0] / (wx * 20) - 1) < 0.2 and abs(r["fwhm_nm"][1] / (wy * 20) - 1) < 0.2, r
+    assert 0 < r["uncertainty_nm"][1] < 0.5 * r["fwhm_nm"][1]
+    monkeypatch.setattr(probe_edges, "estimate", lambda maps, fit, dwell: [None, None])
+    alone = blind(g, (20, 20))
+    assert alone["fwhm_nm"][1] / (wy * 20) - 1 < -0.25, alone
+
 def test_probe_cli_blind_json_and_refusal(tmp_path):
     truth = phantom("texture", 256, 2, seed=2_000_011)
     np.save(tmp_path / "map.npy", Degradation(80, 10, 2, 1000).apply(truth, seed=0))
