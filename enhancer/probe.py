@@ -4,7 +4,8 @@ Blind estimate (docs/probe.md): the 2-D power spectrum is fitted by a power-law 
 through a Gaussian probe over white noise (enhancer.probe_spectrum); here the fit is turned into
 FWHM (x, y) with an uncertainty, or refused (ProbeRefused), never guessed, where the map carries
 too little information: flat, pure noise, sharp up to the step, a probe too large for the map,
-or an uncertainty over half the estimate.
+or an uncertainty over half the estimate. Where that fit's object model is strained and the map
+has sharp boundaries, an axis takes the width of its located edges instead (enhancer.probe_edges).
 
 Knife-edge: a line scan across an edge (or a 2-D map of one, its lines averaged after each is
 located) is fitted by an error function; its 10-90% width and FWHM follow from sigma.

@@ -28,7 +28,7 @@ import numpy as np
 from scipy import ndimage
 
 from .probe import ProbeRefused, _fit_edge
-from .probe_spectrum import GRATING
+from .probe_spectrum import BETA, GRATING
 
 TOP = 0.97  # gradient quantile of a candidate
 ALONG = 0.25  # largest gradient along the edge, relative to across
@@ -36,7 +36,7 @@ MAX_SE = 0.2  # largest relative standard error of a kept edge's sigma
 MAX_EDGES = 60
 MIN_EDGES = 5
 SHARP = (0.95, 1.05)  # median width over a doubled window / width, for a sharp boundary
-BETA_AT_BOUND = 2.6  # the spectrum's slope is held >= 2.5 (probe_spectrum.BETA)
+BETA_AT_BOUND = BETA[0] + 0.1  # the spectrum fit's slope at (within 0.1 of) its lower bound
 QUANTILE = 0.3  # of the edges' widths: a few soft or doubled edges among them read wide
 SYSTEMATIC = 0.12  # relative, as the spectrum fit's (enhancer.probe), added to the edges' spread
 
