@@ -13,10 +13,10 @@ located) is fitted by an error function; its 10-90% width and FWHM follow from s
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize, special
 
-from . import UserError, probe_spectrum
+from . import UserError, probe_edges, probe_spectrum
 from .degrade import FWHM_PER_SIGMA
+from .edge_fit import ProbeRefused, fit_edge  # noqa: F401 (ProbeRefused: this module's API)
 
 SYSTEMATIC = 0.12  # relative spread of blind estimates on tuning phantoms (docs/probe.md), added to the fit's
 MAX_RELATIVE_UNCERTAINTY = 0.5  # above this a knife-edge fit says nothing: refused
@@ -24,10 +24,6 @@ MAX_RELATIVE_UNCERTAINTY = 0.5  # above this a knife-edge fit says nothing: refu
 # stars read 50-70% narrow, and no estimate within 20% was lost (docs/probe.md)
 BLIND_MAX_RELATIVE_UNCERTAINTY = 0.35
 MIN_LINE = 32  # pixels along an axis for a spectrum
-
-
-class ProbeRefused(UserError):
-    """The map carries too little information to measure the probe; the message says why."""
 
 
 def blind(maps: np.ndarray, step_nm: tuple[float, float], dwell: bool = True) -> dict:
@@ -45,8 +41,6 @@ def blind(maps: np.ndarray, step_nm: tuple[float, float], dwell: bool = True) ->
     f = probe_spectrum.fit(maps, dwell=dwell)
     if f["flat"]:
         raise ProbeRefused(flat)
-    from . import probe_edges  # it uses this module's edge fit
-
     edges = probe_edges.estimate(maps, f, dwell)
     axes = {}
     for i, (name, step) in enumerate((("x", step_nm[0]), ("y", step_nm[1]))):
@@ -83,39 +77,6 @@ def blind(maps: np.ndarray, step_nm: tuple[float, float], dwell: bool = True) ->
                     for n, a in axes.items()}}
 
 
-def _edge_model(x, x0, sigma, low, high, width):
-    """An edge blurred by a Gaussian of `sigma` and averaged over a dwell of `width` (0: a point)."""
-    subs = np.linspace(-0.5, 0.5, 9) * width if width else np.zeros(1)
-    xs = (x[:, None] + subs[None, :] - x0) / (np.sqrt(2) * max(sigma, 1e-9))
-    return low + (high - low) * 0.5 * (1 + special.erf(xs)).mean(1)
-
-
-def _fit_edge(x: np.ndarray, v: np.ndarray, width: float) -> tuple[float, float, float]:
-    """(sigma, its standard error, edge position) of one line scan across an edge, in x's units."""
-    order = np.argsort(x)
-    x, v = x[order], v[order]
-    n = len(x)
-    lo, hi = float(np.median(v[: max(2, n // 5)])), float(np.median(v[-max(2, n // 5):]))
-    if abs(hi - lo) <= 0:
-        raise ProbeRefused("no edge: the scan's two ends have the same level")
-    half = np.nonzero((v - lo) * np.sign(hi - lo) >= 0.5 * abs(hi - lo))[0]
-    x0 = float(x[half[0]]) if len(half) else float(np.median(x))
-    span = float(x[-1] - x[0])
-    q0 = [x0, span / 20, lo, hi]
-
-    def resid(q):
-        return _edge_model(x, q[0], q[1], q[2], q[3], width) - v
-
-    r = optimize.least_squares(resid, q0, bounds=([x[0], span / 1e4, -np.inf, -np.inf],
-                                                  [x[-1], span, np.inf, np.inf]))
-    s2 = 2 * r.cost / max(1, n - 4)
-    try:
-        se = float(np.sqrt(max(np.linalg.inv(r.jac.T @ r.jac)[1, 1] * s2, 0)))
-    except np.linalg.LinAlgError:
-        se = np.inf
-    return float(r.x[1]), se, float(r.x[0])
-
-
 def knife_edge(values: np.ndarray, step_nm: float, positions_nm: np.ndarray | None = None,
                sampling: str = "box", axis: str | None = None) -> dict:
     """FWHM from a knife-edge scan: a 1-D line across an edge (positions or a step), or a 2-D map of
@@ -131,7 +92,7 @@ def knife_edge(values: np.ndarray, step_nm: float, positions_nm: np.ndarray | No
         width = float(np.median(np.diff(np.sort(x)))) if sampling == "box" else 0.0
         if len(v) < 8:
             raise ProbeRefused(f"a knife-edge scan of {len(v)} points is too short (at least 8)")
-        sigma, se, _ = _fit_edge(x, v, width)
+        sigma, se, _ = fit_edge(x, v, width)
         axis = axis or "x"
     elif v.ndim == 2:
         if axis is None:
@@ -143,14 +104,14 @@ def knife_edge(values: np.ndarray, step_nm: float, positions_nm: np.ndarray | No
         xs, vs = [], []
         for line in lines:  # each line located on its own (the edge may be tilted), then pooled
             try:
-                x0 = _fit_edge(x, line, width)[2]
+                x0 = fit_edge(x, line, width)[2]
             except ProbeRefused:
                 continue
             xs.append(x - x0)
             vs.append(line)
         if len(xs) < 3:
             raise ProbeRefused("too few lines of the map cross an edge")
-        sigma, se, _ = _fit_edge(np.concatenate(xs), np.concatenate(vs), width)
+        sigma, se, _ = fit_edge(np.concatenate(xs), np.concatenate(vs), width)
     else:
         raise UserError(f"a knife-edge scan is a line or one 2-D map; got shape {list(v.shape)}")
     fwhm, unc = sigma * FWHM_PER_SIGMA, se * FWHM_PER_SIGMA

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .probe import ProbeRefused, _fit_edge
+from .edge_fit import ProbeRefused, fit_edge
 from .probe_spectrum import BETA, GRATING
 
 TOP = 0.97  # gradient quantile of a candidate
@@ -109,4 +109,4 @@ def _along_rows(image, guess, width):
 def _fit_at(image, y0, x0, half, width):
     """The knife-edge fit of 7 rows' mean across (y0, x0), over +-half pixels."""
     x = np.arange(-half, half + 1, dtype=float)
-    return _fit_edge(x, image[y0 - 3: y0 + 4, x0 - half: x0 + half + 1].mean(0), width)
+    return fit_edge(x, image[y0 - 3: y0 + 4, x0 - half: x0 + half + 1].mean(0), width)
