@@ -15,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import UserError, probe_edges, probe_spectrum
+from .probe_spectrum import SYSTEMATIC
 from .degrade import FWHM_PER_SIGMA
 from .edge_fit import ProbeRefused, fit_edge  # noqa: F401 (ProbeRefused: this module's API)
 
-SYSTEMATIC = 0.12  # relative spread of blind estimates on tuning phantoms (docs/probe.md), added to the fit's
 MAX_RELATIVE_UNCERTAINTY = 0.5  # above this a knife-edge fit says nothing: refused
 # A blind estimate is refused above 35%: on the tuning phantoms the estimates over it were Siemens
 # stars read 50-70% narrow, and no estimate within 20% was lost (docs/probe.md)

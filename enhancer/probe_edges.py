@@ -28,7 +28,7 @@ import numpy as np
 from scipy import ndimage
 
 from .edge_fit import ProbeRefused, fit_edge
-from .probe_spectrum import BETA, GRATING
+from .probe_spectrum import BETA, GRATING, SYSTEMATIC
 
 TOP = 0.97  # gradient quantile of a candidate
 ALONG = 0.25  # largest gradient along the edge, relative to across
@@ -38,7 +38,6 @@ MIN_EDGES = 5
 SHARP = (0.95, 1.05)  # median width over a doubled window / width, for a sharp boundary
 BETA_AT_BOUND = BETA[0] + 0.1  # the spectrum fit's slope at (within 0.1 of) its lower bound
 QUANTILE = 0.3  # of the edges' widths: a few soft or doubled edges among them read wide
-SYSTEMATIC = 0.12  # relative, as the spectrum fit's (enhancer.probe), added to the edges' spread
 
 
 def estimate(maps: np.ndarray, fit: dict, dwell: bool = True) -> list:

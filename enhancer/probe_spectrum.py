@@ -29,6 +29,9 @@ from scipy import optimize
 
 SECTORS = 8
 PER_OCTAVE = 6
+# Relative spread of blind estimates on tuning phantoms (docs/probe.md), added to a fit's own
+# uncertainty: the spectrum fit's (enhancer.probe) and the located edges' (enhancer.probe_edges).
+SYSTEMATIC = 0.12
 BETA = (2.5, 4.5)  # the object's slope for a map of objects (below)
 GRATING = 2.5  # median mean/median power per bin above which the spectrum is lines: a grating
 GRATING_BETA = (0.0, 4.5)  # a bar target's groups of equal contrast put a flat envelope on its lines
