@@ -110,8 +110,7 @@ def train(job: Job, reporter) -> None:
         sources["measured_probe"] = {"dataset": asked["dataset"], **trained_with(degradation, name, pixel)}
     # the CLI's run, with the phantom recipe the shipped models were last tuned with (its fine
     # probes are scaled to the probe's FWHM: a measured one's mean over x and y)
-    fwhm = p["probe_fwhm_nm"] or (degradation.probe_fwhm_nm + (degradation.probe_fwhm_y_nm
-                                                               or degradation.probe_fwhm_nm)) / 2
+    fwhm = p["probe_fwhm_nm"] or float(np.mean(sources["measured_probe"]["fwhm_nm"]))
     run = build_run(highres, p["pixel_nm"], phantoms=int(p.get("phantoms") or 0), sources=sources,
                     **recipe(fwhm))
     probe = None
